@@ -1,0 +1,111 @@
+// Builds the layer tree and its zip:
+//   layer/extensions/vault-lambda-agent   executable launcher (finds the bundle relative to itself)
+//   layer/vault-lambda-agent/index.mjs    the extension bundle; @aws-sdk/client-sts in a lazy chunk
+//   dist/vault-lambda-agent-layer.zip     the same tree, executable bit kept
+//   dist/client/                           the handler-side client (package subpath ./client)
+// Usage: node scripts/build.mjs [--out <layer dir>] [--no-zip]
+import { build } from "esbuild";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import yazl from "yazl";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const args = process.argv.slice(2);
+const outIndex = args.indexOf("--out");
+const layerDir = path.resolve(outIndex >= 0 ? args[outIndex + 1] : path.join(root, "layer"));
+const withZip = !args.includes("--no-zip");
+const NAME = "vault-lambda-agent";
+
+const LAUNCHER = `#!/bin/sh
+# ${NAME}: Lambda starts every file in /opt/extensions; this one runs the bundle that sits next to
+# it in the layer, with the function runtime's node.
+set -eu
+here=$(dirname "$0")
+bundle="$here/../${NAME}/index.mjs"
+if ! command -v node >/dev/null 2>&1; then
+  echo '{"level":"ERROR","message":"${NAME} needs a Node.js runtime (nodejs20.x, nodejs22.x or nodejs24.x): there is no node on PATH. Attach the layer to a Node.js function."}' >&2
+  exit 127
+fi
+# The function's NODE_OPTIONS are meant for the function, not for this process.
+unset NODE_OPTIONS
+exec node "$bundle" "$@"
+`;
+
+fs.rmSync(layerDir, { recursive: true, force: true });
+fs.mkdirSync(path.join(layerDir, "extensions"), { recursive: true });
+
+const common = {
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  // Module-first resolution: the AWS packages' ESM builds tree-shake to a fraction of their CJS ones.
+  mainFields: ["module", "main"],
+  minify: true,
+  legalComments: "none",
+  banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
+  metafile: true,
+  logLevel: "warning",
+};
+
+// The AssumeRole module (and with it @aws-sdk/client-sts) is a separate bundle that the extension
+// imports only when VAULT_ASSUMED_ROLE_ARN is set. Not esbuild's code splitting: shared chunks would
+// make every cold start load the parts of @smithy/core that only the STS client needs.
+const lazyAssumeRole = {
+  name: "lazy-assume-role",
+  setup(b) {
+    b.onResolve({ filter: /\/assume-role\.ts$/ }, (a) => (a.kind === "dynamic-import" ? { path: "./assume-role.mjs", external: true } : undefined));
+  },
+};
+
+const outputs = {};
+for (const [entry, out, plugins] of [
+  ["src/main.ts", "index.mjs", [lazyAssumeRole]],
+  ["src/aws/assume-role.ts", "assume-role.mjs", []],
+]) {
+  const r = await build({ ...common, entryPoints: [path.join(root, entry)], outfile: path.join(layerDir, NAME, out), plugins });
+  Object.assign(outputs, r.metafile.outputs);
+}
+
+const launcher = path.join(layerDir, "extensions", NAME);
+fs.writeFileSync(launcher, LAUNCHER, { mode: 0o755 });
+fs.chmodSync(launcher, 0o755);
+
+// Handler-side client: dependency-free, shipped as the package's ./client export.
+await build({
+  entryPoints: [path.join(root, "src/client/index.ts")].filter((p) => fs.existsSync(p)),
+  outdir: path.join(root, "dist/client"),
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  packages: "external",
+  logLevel: "warning",
+});
+
+const sizes = {};
+for (const [file, info] of Object.entries(outputs)) {
+  if (file.endsWith(".mjs")) sizes[path.relative(layerDir, path.resolve(root, file))] = info.bytes;
+}
+
+if (withZip) {
+  fs.mkdirSync(path.join(root, "dist"), { recursive: true });
+  const zipPath = path.join(root, "dist", `${NAME}-layer.zip`);
+  const zip = new yazl.ZipFile();
+  const walk = (dir) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const full = path.join(dir, entry.name);
+      const rel = path.relative(layerDir, full).split(path.sep).join("/");
+      if (entry.isDirectory()) walk(full);
+      else zip.addFile(full, rel, { mode: fs.statSync(full).mode, mtime: new Date(0) });
+    }
+  };
+  walk(layerDir);
+  zip.end();
+  await new Promise((resolve, reject) => zip.outputStream.pipe(fs.createWriteStream(zipPath)).on("close", resolve).on("error", reject));
+  sizes[`dist/${NAME}-layer.zip`] = fs.statSync(zipPath).size;
+}
+
+fs.writeFileSync(path.join(layerDir, "build-info.json"), JSON.stringify({ sizes }, null, 2) + "\n");
+if (!process.env.VITEST) console.log(JSON.stringify({ layer: path.relative(root, layerDir) || ".", sizes }));

@@ -1,0 +1,175 @@
+/**
+ * The extension's state and its three moments: init (login, prefetch, files, listener), INVOKE
+ * (freshen what is due, leave nothing in flight) and SHUTDOWN (revoke, delete, close). The Lambda
+ * event loop in ./lambda/lifecycle.ts drives it; nothing here knows about the Extensions API.
+ */
+import type { Config, DeclaredSecret } from "./config.ts";
+import type { Logger, Redactor } from "./log.ts";
+import { VaultClient, VaultError } from "./vault/client.ts";
+import { Authenticator, LoginError } from "./vault/auth.ts";
+import { TokenManager } from "./vault/token.ts";
+import { SecretCache, describe } from "./cache/secret-cache.ts";
+import { SecretFiles } from "./files.ts";
+import { LocalhostServer } from "./server/localhost-server.ts";
+import { VaultProxy } from "./server/proxy.ts";
+import { renderSecret } from "./server/responses.ts";
+
+export type InitErrorType = "Extension.ConfigInvalid" | "Extension.VaultUnreachable" | "Extension.AuthFailed" | "Extension.SecretReadFailed";
+
+/** An init failure, with the type Lambda reports and a message that says what to fix. */
+export class InitError extends Error {
+  constructor(
+    readonly type: InitErrorType,
+    message: string,
+  ) {
+    super(message);
+    this.name = "InitError";
+  }
+}
+
+/** Time kept back from every deadline Lambda gives, for the answer to reach Lambda. */
+const SAFETY_MARGIN_MS = 250;
+
+export class Agent {
+  readonly client: VaultClient;
+  readonly tokens: TokenManager;
+  readonly cache: SecretCache;
+  private readonly files = new SecretFiles();
+  private readonly server: LocalhostServer | undefined;
+  private readonly secrets = new Map<string, DeclaredSecret>();
+  private ready = false;
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+    redactor: Redactor,
+  ) {
+    redactor.add(config.aws.secretAccessKey);
+    redactor.add(config.aws.sessionToken);
+    redactor.add(config.callerToken);
+    this.client = new VaultClient({ vaultAddr: config.vaultAddr, namespace: config.namespace, timeoutMs: config.clientTimeoutMs, maxRetries: config.maxRetries, tls: config.tls });
+    const auth = new Authenticator(this.client, config, log);
+    this.tokens = new TokenManager(this.client, auth, config.gracePeriodMs, log);
+    this.tokens.onReplaced = (previous, next) => {
+      redactor.add(next.clientToken);
+      redactor.add(next.accessor);
+      if (previous) log.debug("token replaced; secrets read under the old token will be read again", { previous: previous.accessor, next: next.accessor });
+    };
+    this.cache = new SecretCache({ client: this.client, tokens: this.tokens, log, redactor, graceMs: config.gracePeriodMs, waitMs: config.clientTimeoutMs });
+    for (const secret of config.secrets) {
+      this.secrets.set(secret.key, secret);
+      this.cache.define({
+        key: secret.key,
+        label: secret.name,
+        path: secret.path,
+        kind: "declared",
+        staticTtlMs: config.staticSecretTtlMs,
+        onChange: secret.file ? (record) => this.writeFile(secret, record) : undefined,
+      });
+    }
+    if (config.runMode !== "file") {
+      const proxy =
+        config.runMode === "default" || config.runMode === "proxy"
+          ? new VaultProxy({
+              client: this.client,
+              tokens: this.tokens,
+              cache: this.cache,
+              namespace: config.namespace,
+              defaultCacheEnabled: config.defaultCacheEnabled,
+              defaultCacheTtlMs: config.defaultCacheTtlMs,
+            })
+          : undefined;
+      this.server = new LocalhostServer({
+        config,
+        secrets: this.secrets,
+        cache: this.cache,
+        tokens: this.tokens,
+        proxy,
+        log,
+        isReady: () => this.ready,
+        startedAt: Date.now(),
+      });
+    }
+  }
+
+  /** Steps 2–5 of DESIGN 3.1; throws InitError. Returns the timeline for the init log line. */
+  async init(deadline: number): Promise<Record<string, number>> {
+    const t0 = Date.now();
+    const timeline: Record<string, number> = {};
+    if (this.server) {
+      try {
+        await this.server.listen(this.config.port);
+      } catch (err) {
+        throw new InitError("Extension.ConfigInvalid", `VAULT_AGENT_PORT: cannot listen on 127.0.0.1:${this.config.port} (${describe(err)}); pick a free port`);
+      }
+      timeline.listenMs = Date.now() - t0;
+    }
+
+    try {
+      // Transient failures are retried until the init budget runs out, not just VAULT_MAX_RETRIES times.
+      await this.tokens.login({ deadline, retries: 50 });
+    } catch (err) {
+      if (err instanceof LoginError) throw new InitError(`Extension.${err.kind}`, err.message);
+      throw new InitError("Extension.VaultUnreachable", `login to Vault at ${this.config.vaultAddr} failed: ${describe(err)}`);
+    }
+    timeline.loginMs = Date.now() - t0;
+
+    const reads = await Promise.allSettled(this.config.secrets.map((s) => this.cache.refresh(s.key, "replace", deadline)));
+    const failures = reads.flatMap((r, i) => (r.status === "rejected" ? [{ secret: this.config.secrets[i]!, err: r.reason as unknown }] : []));
+    if (failures.length > 0) {
+      const allTransient = failures.every((f) => f.err instanceof VaultError && f.err.transient);
+      const message = failures
+        .map(({ secret, err }) => `${secret.variable}: reading "${secret.path}" failed: ${err instanceof VaultError ? err.reason : describe(err)}`)
+        .join("; ");
+      throw new InitError(allTransient ? "Extension.VaultUnreachable" : "Extension.SecretReadFailed", message);
+    }
+    timeline.readsMs = Date.now() - t0;
+    timeline.secrets = this.config.secrets.length;
+    this.ready = true;
+    return timeline;
+  }
+
+  /**
+   * INVOKE: renew or replace the token and every lease past its refresh point, then wait for (or
+   * abandon) every request to Vault, because calling `next` may freeze the process at any moment.
+   */
+  async onInvoke(deadlineMs: number): Promise<void> {
+    const deadline = Math.min(deadlineMs - SAFETY_MARGIN_MS, Date.now() + this.config.clientTimeoutMs * 2);
+    try {
+      await this.tokens.refresh(deadline);
+    } catch (err) {
+      this.log.warn("token refresh at INVOKE failed", { error: describe(err) });
+    }
+    await this.cache.freshen(deadline);
+    this.cache.evictExpired((key) => !this.secrets.has(key));
+    const abandoned = await this.client.drain(Math.max(0, deadline - Date.now()));
+    if (abandoned > 0) this.log.warn("abandoned requests to Vault before the freeze", { count: abandoned });
+  }
+
+  /** SHUTDOWN: revoke what is held (unless told not to), delete files, close the listener. */
+  async shutdown(deadlineMs: number, reason: string): Promise<void> {
+    const t0 = Date.now();
+    this.ready = false;
+    const deadline = Math.max(t0 + 50, deadlineMs - SAFETY_MARGIN_MS);
+    let summary: Record<string, unknown> = { revoke: false };
+    if (this.config.revokeOnShutdown) {
+      const [leases, tokens] = await Promise.all([this.cache.revokeAll(deadline), this.tokens.revokeAll(deadline)]);
+      summary = { leasesRevoked: leases.revoked, leasesFailed: leases.failed, tokensRevoked: tokens.revoked, tokensFailed: tokens.failed };
+    }
+    const filesDeleted = this.files.removeAll();
+    await this.server?.close();
+    this.client.close();
+    this.log.info("shut down", { reason, ...summary, filesDeleted, ms: Date.now() - t0 });
+  }
+
+  private writeFile(secret: DeclaredSecret, record: Parameters<SecretCache["effectiveLease"]>[0]): void {
+    if (!secret.file) return;
+    const content = JSON.stringify(renderSecret(secret, record, this.cache.effectiveLease(record)), null, 2) + "\n";
+    try {
+      this.files.write(secret.file, content);
+    } catch (err) {
+      this.log.error("could not write secret file", { secret: secret.name, file: secret.file, error: describe(err) });
+      throw new InitError("Extension.SecretReadFailed", `${secret.variable}: could not write ${secret.file}: ${describe(err)}`);
+    }
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * `sts:AssumeRole` for VAULT_ASSUMED_ROLE_ARN. This module is the only importer of
+ * `@aws-sdk/client-sts` and is loaded with a dynamic import, so the ~300 KB client lands in a
+ * separate chunk that functions without an assumed role never load.
+ */
+import { STSClient, AssumeRoleCommand } from "@aws-sdk/client-sts";
+import type { AwsCredentials } from "../vault/login-request.ts";
+
+export interface AssumeRoleOptions {
+  roleArn: string;
+  sessionName: string;
+  region: string;
+  /** AWS_ENDPOINT_URL_STS (tests, VPC endpoints); unset: the regional endpoint of `region`. */
+  endpoint?: string;
+  credentials: AwsCredentials;
+  timeoutMs: number;
+}
+
+export async function assumeRole(opts: AssumeRoleOptions): Promise<AwsCredentials> {
+  const client = new STSClient({
+    region: opts.region,
+    endpoint: opts.endpoint ?? `https://sts.${opts.region}.amazonaws.${opts.region.startsWith("cn-") ? "com.cn" : "com"}`,
+    credentials: {
+      accessKeyId: opts.credentials.accessKeyId,
+      secretAccessKey: opts.credentials.secretAccessKey,
+      sessionToken: opts.credentials.sessionToken,
+    },
+    maxAttempts: 2,
+  });
+  try {
+    const out = await client.send(
+      new AssumeRoleCommand({ RoleArn: opts.roleArn, RoleSessionName: opts.sessionName, DurationSeconds: 900 }),
+      { abortSignal: AbortSignal.timeout(opts.timeoutMs) },
+    );
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey) throw new Error("STS AssumeRole answered without credentials");
+    return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
+  } finally {
+    client.destroy();
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Entry point of the extension executable: wires configuration, logging, the agent and the Lambda
+ * lifecycle. No logic of its own.
+ */
+import { parseConfig, ConfigError, type Config } from "./config.ts";
+import { createLogger, Redactor } from "./log.ts";
+import { Agent } from "./agent.ts";
+import { runLifecycle, type InitFailure } from "./lambda/lifecycle.ts";
+
+/** Lambda's init phase lasts 10 s for everything, the function's own init included. */
+const INIT_BUDGET_MS = 6_500;
+
+async function main(): Promise<number> {
+  const startedAt = Date.now();
+  const redactor = new Redactor();
+  let config: Config | undefined;
+  let failure: InitFailure | undefined;
+  try {
+    config = parseConfig(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    failure = { type: "Extension.ConfigInvalid", message: err.message };
+  }
+  const levelFromEnv = (process.env.VAULT_LOG_LEVEL ?? "").trim().toLowerCase();
+  const log = createLogger({ level: config?.logLevel ?? (levelFromEnv === "off" ? "off" : "info"), redactor });
+  for (const warning of config?.warnings ?? []) log.warn(warning);
+
+  const runtimeApi = process.env.AWS_LAMBDA_RUNTIME_API;
+  if (!runtimeApi) {
+    log.error("AWS_LAMBDA_RUNTIME_API is not set: vault-lambda-agent runs as a Lambda extension (from /opt/extensions)");
+    return 1;
+  }
+
+  const agent = config ? new Agent(config, log, redactor) : undefined;
+  process.on("uncaughtException", (err) => log.error("uncaught exception", { error: err.message }));
+  process.on("unhandledRejection", (err) => log.error("unhandled rejection", { error: err instanceof Error ? err.message : String(err) }));
+
+  return runLifecycle(
+    runtimeApi,
+    {
+      init: async () => {
+        const timeline = await agent!.init(startedAt + INIT_BUDGET_MS);
+        log.info("ready", { ...timeline, initMs: Date.now() - startedAt });
+      },
+      onInvoke: (deadlineMs) => agent!.onInvoke(deadlineMs),
+      onShutdown: (deadlineMs, reason) => agent!.shutdown(deadlineMs, reason),
+    },
+    log,
+    failure,
+  );
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(JSON.stringify({ timestamp: new Date().toISOString(), level: "ERROR", message: "vault-lambda-agent crashed", error: err instanceof Error ? err.message : String(err) }) + "\n");
+    process.exit(1);
+  },
+);

@@ -1,0 +1,227 @@
+/**
+ * The localhost API (DESIGN section 4): `/health`, `/secrets/<name>`, `/aws/credentials/<name>` and
+ * the `/v1/*` proxy, on 127.0.0.1 only. Every request is checked before routing and bounded in size
+ * and time; nothing a caller sends can crash the extension.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Config, DeclaredSecret } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { SecretCache } from "../cache/secret-cache.ts";
+import type { TokenManager } from "../vault/token.ts";
+import { secondsLeft } from "../lease/policy.ts";
+import { checkCallerToken, checkForwarding, checkTarget, SECRET_NAME } from "./guards.ts";
+import { cacheHeaders, renderAwsCredentials, renderSecret, sendError, sendJson, sendVaultFailure } from "./responses.ts";
+import type { VaultProxy } from "./proxy.ts";
+
+export const MAX_HEADER_BYTES = 16 * 1024;
+export const MAX_BODY_BYTES = 64 * 1024;
+const HEADERS_TIMEOUT_MS = 5_000;
+/** Longer than the idle timeout of common client pools, so a thaw does not race a closing socket. */
+const KEEP_ALIVE_MS = 120_000;
+const MAX_IN_FLIGHT = 128;
+
+export interface ServerDeps {
+  config: Pick<Config, "requireToken" | "callerToken" | "staticSecretTtlMs">;
+  secrets: Map<string, DeclaredSecret>;
+  cache: SecretCache;
+  tokens: TokenManager;
+  proxy?: VaultProxy;
+  log: Logger;
+  isReady: () => boolean;
+  startedAt: number;
+}
+
+export class LocalhostServer {
+  private readonly server: http.Server;
+  private inFlight = 0;
+
+  constructor(private readonly deps: ServerDeps) {
+    this.server = http.createServer(
+      {
+        maxHeaderSize: MAX_HEADER_BYTES,
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        requestTimeout: 60_000,
+        keepAliveTimeout: KEEP_ALIVE_MS,
+        connectionsCheckingInterval: 1_000,
+      },
+      (req, res) => {
+        this.inFlight++;
+        res.on("close", () => this.inFlight--);
+        this.handle(req, res).catch((err) => {
+          deps.log.error("unexpected error serving a request", { error: err instanceof Error ? err.message : String(err) });
+          if (!res.headersSent) sendError(res, 502, "internal error in vault-lambda-agent");
+          else res.destroy();
+        });
+      },
+    );
+    this.server.keepAliveTimeout = KEEP_ALIVE_MS;
+    this.server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const status = err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
+      const body = JSON.stringify({ errors: [status.slice(4)] });
+      socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+    });
+  }
+
+  listen(port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once("error", onError);
+      this.server.listen(port, "127.0.0.1", () => {
+        this.server.off("error", onError);
+        resolve((this.server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const target = checkTarget(req.url);
+    if ("status" in target) return this.reject(req, res, target.status, target.message);
+    const forwarding = checkForwarding(req.headers);
+    if (forwarding) return this.reject(req, res, forwarding.status, forwarding.message);
+    const method = req.method ?? "GET";
+    const { pathname, search } = target;
+
+    if (pathname === "/health") {
+      if (method !== "GET" && method !== "HEAD") return this.reject(req, res, 405, "use GET", { allow: "GET, HEAD" });
+      await drainBody(req);
+      return this.health(res);
+    }
+
+    const tokenProblem = checkCallerToken(req.rawHeaders, this.deps.config.callerToken, this.deps.config.requireToken);
+    if (tokenProblem) return this.reject(req, res, tokenProblem.status, tokenProblem.message);
+    if (this.inFlight > MAX_IN_FLIGHT) return this.reject(req, res, 429, `too many requests in flight (more than ${MAX_IN_FLIGHT})`);
+    if (!this.deps.isReady()) return this.reject(req, res, 503, "vault-lambda-agent is not ready yet");
+
+    const [, first, second, ...rest] = pathname.split("/");
+    if (first === "secrets" || (first === "aws" && second === "credentials")) {
+      const name = first === "secrets" ? second : rest[0];
+      const extra = first === "secrets" ? rest : rest.slice(1);
+      if (method !== "GET" && method !== "HEAD") return this.reject(req, res, 405, "use GET", { allow: "GET, HEAD" });
+      if (!(await drainBody(req))) return this.reject(req, res, 400, "a GET request must not carry a body");
+      if (!name || extra.length > 0 || !SECRET_NAME.test(name)) return this.reject(req, res, 400, "secret names are letters, digits and _ only");
+      return first === "secrets" ? this.secret(req, res, name, search) : this.awsCredentials(req, res, name, search);
+    }
+    if (first === "v1") {
+      const proxy = this.deps.proxy;
+      if (!proxy) return this.reject(req, res, 404, "the Vault proxy is off in this run mode (VAULT_RUN_MODE)");
+      const body = await readBody(req, MAX_BODY_BYTES);
+      if (body === "too-large") return this.reject(req, res, 413, `request body larger than ${MAX_BODY_BYTES} bytes`);
+      if ((method === "GET" || method === "HEAD") && body.length > 0) return this.reject(req, res, 400, "a GET request must not carry a body");
+      // Forward the target as the caller encoded it (checked above), not re-encoded.
+      const logical = (req.url ?? "").slice("/v1/".length);
+      if (!logical || logical.startsWith("?")) return this.reject(req, res, 404, "no Vault path given after /v1/");
+      return proxy.handle(method, logical, req.headers, body.length ? body : undefined, res);
+    }
+    await drainBody(req);
+    return this.reject(req, res, 404, `no route ${pathname}: use /secrets/<name>, /aws/credentials/<name>, /v1/<vault path> or /health`);
+  }
+
+  private health(res: http.ServerResponse): void {
+    const now = Date.now();
+    const token = this.deps.tokens.current;
+    const ready = this.deps.isReady();
+    sendJson(res, ready ? 200 : 503, {
+      status: ready ? "ok" : "starting",
+      token: token ? { ttl_seconds: secondsLeft(token.lease, now), renewable: token.lease.renewable } : null,
+      secrets: this.deps.cache.size,
+      leases: this.deps.cache.liveLeases.length,
+      uptime_seconds: Math.floor((now - this.deps.startedAt) / 1000),
+    });
+  }
+
+  private lookup(res: http.ServerResponse, name: string): DeclaredSecret | undefined {
+    const secret = this.deps.secrets.get(name.toLowerCase());
+    if (!secret) sendError(res, 404, `no secret named "${name}" is declared (declare it with VAULT_SECRET_PATH_${name.toUpperCase()})`);
+    return secret;
+  }
+
+  private wantsRefresh(req: http.IncomingMessage, search: URLSearchParams): boolean {
+    const cc = req.headers["cache-control"] ?? "";
+    return search.get("refresh") === "true" || /\bno-cache\b/i.test(cc);
+  }
+
+  private async secret(req: http.IncomingMessage, res: http.ServerResponse, name: string, search: URLSearchParams): Promise<void> {
+    for (const k of search.keys()) if (k !== "field" && k !== "refresh") return this.reject(req, res, 400, `unknown query parameter "${k}" (use field or refresh)`);
+    const secret = this.lookup(res, name);
+    if (!secret) return;
+    let answer;
+    try {
+      answer = await this.deps.cache.get(secret.key, { force: this.wantsRefresh(req, search) });
+    } catch (err) {
+      return sendVaultFailure(res, `secret ${secret.name} (${secret.path})`, err);
+    }
+    const { record, status } = answer;
+    const headers = cacheHeaders(status, record);
+    const field = search.get("field");
+    if (field !== null) {
+      if (!Object.prototype.hasOwnProperty.call(record.data, field)) return sendError(res, 404, `secret ${secret.name} has no field "${field}"`, headers);
+      const value = record.data[field];
+      const text = typeof value === "string" ? value : JSON.stringify(value);
+      res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "content-length": String(Buffer.byteLength(text)), "cache-control": "no-store", ...headers });
+      return void res.end(text);
+    }
+    sendJson(res, 200, renderSecret(secret, record, this.deps.cache.effectiveLease(record)), headers);
+  }
+
+  private async awsCredentials(req: http.IncomingMessage, res: http.ServerResponse, name: string, search: URLSearchParams): Promise<void> {
+    for (const k of search.keys()) if (k !== "refresh") return this.reject(req, res, 400, `unknown query parameter "${k}" (use refresh)`);
+    const secret = this.lookup(res, name);
+    if (!secret) return;
+    let answer;
+    try {
+      answer = await this.deps.cache.get(secret.key, { force: this.wantsRefresh(req, search) });
+    } catch (err) {
+      return sendVaultFailure(res, `AWS credentials ${secret.name} (${secret.path})`, err);
+    }
+    const { record, status } = answer;
+    const creds = renderAwsCredentials(record, this.deps.cache.effectiveLease(record), this.deps.config.staticSecretTtlMs || 300_000);
+    if (!creds) return sendError(res, 400, `secret ${secret.name} (${secret.path}) does not hold AWS credentials (access_key and secret_key)`);
+    sendJson(res, 200, creds, cacheHeaders(status, record));
+  }
+
+  private reject(req: http.IncomingMessage, res: http.ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+    this.deps.log.debug("refused a request", { status, reason: message, method: req.method });
+    // Whatever the client still sends is not read: close rather than parse it.
+    if (!req.complete) headers.connection = "close";
+    sendError(res, status, message, headers);
+    if (!req.complete) req.resume();
+  }
+}
+
+/** Reads a body up to `limit` bytes. */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | "too-large"> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > limit) return resolve("too-large");
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on("data", (c: Buffer) => {
+      if (over) return;
+      size += c.length;
+      if (size > limit) {
+        over = true;
+        return resolve("too-large");
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => !over && resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+/** Consumes a body that must be empty; false when there was one. */
+async function drainBody(req: http.IncomingMessage): Promise<boolean> {
+  if (req.complete) return true;
+  const body = await readBody(req, 1024);
+  return body !== "too-large" && body.length === 0;
+}

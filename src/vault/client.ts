@@ -1,0 +1,333 @@
+/**
+ * The one HTTP client for every request to Vault: timeouts, retries with jittered backoff, TLS from
+ * the VAULT_* variables, and a registry of requests in flight so that the extension can drain or
+ * abort them before it calls `event/next` (a request frozen mid-flight is lost).
+ */
+import http from "node:http";
+import https from "node:https";
+import fs from "node:fs";
+import path from "node:path";
+import type { TlsConfig } from "../config.ts";
+
+export interface VaultClientOptions {
+  vaultAddr: string;
+  namespace?: string;
+  timeoutMs: number;
+  maxRetries: number;
+  tls: TlsConfig;
+  /** Base of the exponential backoff; tests keep it small. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+}
+
+export interface VaultRequest {
+  method: string;
+  /** Logical path without `/v1/`, e.g. `auth/aws/login`; may carry a query string. */
+  path: string;
+  token?: string;
+  body?: unknown;
+  /** Raw body bytes (proxy); wins over `body`. */
+  rawBody?: Buffer;
+  headers?: Record<string, string>;
+  /** Absolute wall-clock deadline for the whole request, retries included. */
+  deadline?: number;
+  retries?: number;
+  signal?: AbortSignal;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface VaultResponse<T = unknown> {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  json: T | undefined;
+}
+
+export type VaultErrorKind = "status" | "timeout" | "connection" | "aborted";
+
+/** A failed request to Vault. The message carries Vault's own words (never a token or secret value). */
+export class VaultError extends Error {
+  /** Vault's whole answer, when there was one (the proxy passes it through). */
+  response?: RawResponse;
+
+  constructor(
+    readonly kind: VaultErrorKind,
+    readonly method: string,
+    readonly path: string,
+    readonly status: number | undefined,
+    readonly errors: string[],
+  ) {
+    super(VaultError.describe(kind, method, path, status, errors));
+    this.name = "VaultError";
+  }
+
+  /** Worth another attempt: connection trouble, timeouts, 412, 429 and 5xx other than 501. */
+  get transient(): boolean {
+    if (this.kind === "connection" || this.kind === "timeout") return true;
+    if (this.kind !== "status" || this.status === undefined) return false;
+    return this.status === 412 || this.status === 429 || (this.status >= 500 && this.status !== 501);
+  }
+
+  get permissionDenied(): boolean {
+    return this.status === 403;
+  }
+
+  /** Vault's reason in plain words, for error envelopes returned to the handler. */
+  get reason(): string {
+    if (this.errors.length > 0) return this.errors.join("; ");
+    return this.message;
+  }
+
+  private static describe(kind: VaultErrorKind, method: string, p: string, status: number | undefined, errors: string[]): string {
+    const where = `${method} ${stripQuery(p)}`;
+    switch (kind) {
+      case "timeout":
+        return `Vault did not answer ${where} in time`;
+      case "connection":
+        return `could not reach Vault for ${where}: ${errors.join("; ")}`;
+      case "aborted":
+        return `request ${where} to Vault was abandoned`;
+      default:
+        return `Vault answered ${status} to ${where}${errors.length ? `: ${errors.join("; ")}` : ""}`;
+    }
+  }
+}
+
+function stripQuery(p: string): string {
+  const q = p.indexOf("?");
+  return q < 0 ? p : p.slice(0, q);
+}
+
+/** A socket idle longer than this may have been closed by Vault while we were frozen. */
+const STALE_SOCKET_MS = 4_000;
+
+export class VaultClient {
+  private readonly base: URL;
+  private readonly transport: typeof http | typeof https;
+  private agent: http.Agent;
+  private lastActivity = Date.now();
+  private readonly inflight = new Set<{ controller: AbortController; done: Promise<unknown> }>();
+
+  constructor(private readonly opts: VaultClientOptions) {
+    this.base = new URL(opts.vaultAddr.replace(/\/+$/, "") + "/");
+    this.transport = this.base.protocol === "https:" ? https : http;
+    this.agent = this.makeAgent();
+  }
+
+  get address(): string {
+    return this.opts.vaultAddr;
+  }
+
+  get namespace(): string | undefined {
+    return this.opts.namespace;
+  }
+
+  get timeoutMs(): number {
+    return this.opts.timeoutMs;
+  }
+
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  /** JSON request with retries; throws VaultError on a non-2xx answer. */
+  async request<T = unknown>(req: VaultRequest): Promise<VaultResponse<T>> {
+    const raw = await this.send(req);
+    const json = parseJson(raw.body, raw.headers["content-type"]);
+    if (raw.status >= 200 && raw.status < 300) return { status: raw.status, headers: raw.headers, json: json as T | undefined };
+    throw new VaultError("status", req.method, req.path, raw.status, errorsOf(json));
+  }
+
+  /**
+   * Sends a request, retrying transient failures. Returns the last answer whatever its status
+   * (non-transient statuses are not retried); throws VaultError for timeouts, connection errors and
+   * aborts that outlast the retries.
+   */
+  async send(req: VaultRequest): Promise<RawResponse> {
+    const retries = req.retries ?? this.opts.maxRetries;
+    let lastError: VaultError | undefined;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      if (attempt > 0) {
+        const wait = this.backoff(attempt);
+        if (req.deadline !== undefined && Date.now() + wait >= req.deadline) break;
+        await sleep(wait, req.signal);
+        if (req.signal?.aborted) break;
+      }
+      try {
+        const res = await this.attempt(req);
+        const transientStatus = res.status === 412 || res.status === 429 || (res.status >= 500 && res.status !== 501);
+        if (!transientStatus || attempt === retries) return res;
+        lastError = new VaultError("status", req.method, req.path, res.status, errorsOf(parseJson(res.body, res.headers["content-type"])));
+        // A retry that cannot fit before the deadline would only delay the answer we already have.
+        if (req.deadline !== undefined && Date.now() + this.backoff(attempt + 1) >= req.deadline) return res;
+      } catch (err) {
+        if (!(err instanceof VaultError)) throw err;
+        lastError = err;
+        if (err.kind === "aborted") throw err;
+      }
+      if (req.deadline !== undefined && Date.now() >= req.deadline) break;
+    }
+    throw lastError ?? new VaultError("timeout", req.method, req.path, undefined, []);
+  }
+
+  /**
+   * Waits up to `ms` for requests in flight to finish, then abandons the rest. Called before
+   * `event/next`, because the environment may be frozen right after it.
+   */
+  async drain(ms: number): Promise<number> {
+    if (this.inflight.size === 0) return 0;
+    const pending = [...this.inflight];
+    await Promise.race([Promise.allSettled(pending.map((p) => p.done)), sleep(ms)]);
+    let aborted = 0;
+    for (const p of this.inflight) {
+      p.controller.abort();
+      aborted++;
+    }
+    return aborted;
+  }
+
+  /** Closes idle keep-alive sockets (shutdown, and before a freeze-length gap). */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private backoff(attempt: number): number {
+    const base = this.opts.backoffBaseMs ?? 100;
+    const max = this.opts.backoffMaxMs ?? 1_500;
+    const ceiling = Math.min(max, base * 2 ** (attempt - 1));
+    // "Equal jitter": at least half the step, so retries neither stampede nor collapse to zero.
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
+  private attempt(req: VaultRequest): Promise<RawResponse> {
+    const now = Date.now();
+    if (now - this.lastActivity > STALE_SOCKET_MS) {
+      // After a freeze, pooled sockets are likely dead on the server side; start clean rather than
+      // lose an attempt to ECONNRESET.
+      this.agent.destroy();
+      this.agent = this.makeAgent();
+    }
+    this.lastActivity = now;
+
+    const timeout = Math.max(1, Math.min(this.opts.timeoutMs, req.deadline !== undefined ? req.deadline - now : Infinity));
+    const url = new URL("v1/" + req.path.replace(/^\/+/, ""), this.base);
+    const body = req.rawBody ?? (req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body)));
+    const headers: Record<string, string> = { "x-vault-request": "true", ...req.headers };
+    if (req.token) headers["x-vault-token"] = req.token;
+    if (this.opts.namespace) headers["x-vault-namespace"] = this.opts.namespace;
+    if (body) {
+      headers["content-length"] = String(body.length);
+      if (!req.rawBody && !headers["content-type"]) headers["content-type"] = "application/json";
+    }
+
+    const controller = new AbortController();
+    const onOuterAbort = () => controller.abort();
+    req.signal?.addEventListener("abort", onOuterAbort, { once: true });
+
+    const done = new Promise<RawResponse>((resolve, reject) => {
+      let settled = false;
+      const fail = (kind: VaultErrorKind, detail: string) => {
+        if (settled) return;
+        settled = true;
+        clientReq.destroy();
+        reject(new VaultError(kind, req.method, req.path, undefined, detail ? [detail] : []));
+      };
+      const timer = setTimeout(() => fail("timeout", ""), timeout);
+      const clientReq = this.transport.request(
+        url,
+        { method: req.method, headers, agent: this.agent, signal: controller.signal },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            this.lastActivity = Date.now();
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+          });
+          res.on("error", (e) => {
+            clearTimeout(timer);
+            fail("connection", connectionDetail(e));
+          });
+        },
+      );
+      clientReq.on("error", (e) => {
+        clearTimeout(timer);
+        if (controller.signal.aborted) fail("aborted", "");
+        else fail("connection", connectionDetail(e));
+      });
+      if (body) clientReq.end(body);
+      else clientReq.end();
+    });
+
+    const entry = { controller, done: done.catch(() => undefined) };
+    this.inflight.add(entry);
+    return done.finally(() => {
+      this.inflight.delete(entry);
+      req.signal?.removeEventListener("abort", onOuterAbort);
+    });
+  }
+
+  private makeAgent(): http.Agent {
+    const t = this.opts.tls;
+    const common = { keepAlive: true, maxSockets: 32, maxFreeSockets: 8 };
+    if (this.transport === http) return new http.Agent(common);
+    return new https.Agent({
+      ...common,
+      ca: loadCa(t),
+      cert: t.clientCert ? fs.readFileSync(t.clientCert) : undefined,
+      key: t.clientKey ? fs.readFileSync(t.clientKey) : undefined,
+      servername: t.serverName,
+      rejectUnauthorized: !t.skipVerify,
+    });
+  }
+}
+
+function loadCa(t: TlsConfig): Buffer[] | undefined {
+  const out: Buffer[] = [];
+  if (t.caCert) out.push(fs.readFileSync(t.caCert));
+  if (t.caPath) {
+    for (const f of fs.readdirSync(t.caPath)) {
+      if (/\.(pem|crt)$/i.test(f)) out.push(fs.readFileSync(path.join(t.caPath, f)));
+    }
+  }
+  return out.length ? out : undefined;
+}
+
+function connectionDetail(e: unknown): string {
+  const code = (e as { code?: string }).code;
+  return code ?? (e instanceof Error ? e.message : String(e));
+}
+
+function parseJson(body: Buffer, contentType: string | undefined): unknown {
+  if (body.length === 0) return undefined;
+  if (contentType && !contentType.includes("json")) return undefined;
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+function errorsOf(json: unknown): string[] {
+  const errors = (json as { errors?: unknown } | undefined)?.errors;
+  return Array.isArray(errors) ? errors.filter((e): e is string => typeof e === "string").map((e) => e.trim()) : [];
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
