@@ -1,0 +1,96 @@
+import { describe, expect, it } from "vitest";
+import { callerToken, checkCallerToken, checkForwarding, checkTarget, tokensEqual } from "../../src/server/guards.ts";
+import { cacheControl, forwardHeaders } from "../../src/server/proxy.ts";
+
+describe("checkTarget", () => {
+  it("accepts ordinary paths and decodes the query", () => {
+    const ok = checkTarget("/secrets/db?field=password&refresh=true");
+    expect(ok).toEqual({ pathname: "/secrets/db", search: expect.any(URLSearchParams) });
+    if (!("status" in ok)) expect(ok.search.get("field")).toBe("password");
+  });
+
+  it.each([
+    ["/secrets/../v1/sys", 400],
+    ["/secrets/%2e%2e/x", 400],
+    ["/secrets/%2E%2e/x", 400],
+    ["/secrets/./x", 400],
+    ["/secrets/%zz", 400],
+    ["/secrets/a%00b", 400],
+    ["/secrets/a%2fb", 400],
+    ["/secrets//db", 400],
+    ["/secrets\\db", 400],
+    ["/secrets/db?field=%", 400],
+    ["/secrets/db?field=a%00", 400],
+    ["http://evil.example/secrets/db", 400],
+    ["*", 400],
+    ["/" + "a".repeat(9000), 414],
+  ])("refuses %s", (url, status) => {
+    const r = checkTarget(url);
+    expect("status" in r && r.status).toBe(status);
+  });
+});
+
+describe("checkForwarding", () => {
+  it("refuses X-Forwarded-For and Forwarded, even empty", () => {
+    expect(checkForwarding({ "x-forwarded-for": "10.0.0.1" })?.status).toBe(400);
+    expect(checkForwarding({ forwarded: "" })?.status).toBe(400);
+    expect(checkForwarding({ "x-vault-token": "t" })).toBeUndefined();
+  });
+});
+
+describe("caller token", () => {
+  const token = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN";
+  it("reads any of the three headers, Authorization bare or Bearer", () => {
+    expect(callerToken(["X-Vault-Token", token])).toEqual({ token });
+    expect(callerToken(["x-aws-parameters-secrets-token", token])).toEqual({ token });
+    expect(callerToken(["Authorization", token])).toEqual({ token });
+    expect(callerToken(["Authorization", `Bearer ${token}`])).toEqual({ token });
+    expect(callerToken(["Accept", "*/*"])).toEqual({ token: undefined });
+  });
+
+  it("refuses the same header twice, and token headers that disagree", () => {
+    expect(callerToken(["X-Vault-Token", token, "x-vault-token", token])).toMatchObject({ status: 400 });
+    expect(callerToken(["X-Vault-Token", token, "Authorization", "other"])).toMatchObject({ status: 400 });
+    expect(callerToken(["X-Vault-Token", token, "Authorization", `Bearer ${token}`])).toEqual({ token });
+  });
+
+  it("403 for a missing or wrong token; skipped when not required, but a conflict is still a 400", () => {
+    expect(checkCallerToken([], token, true)?.status).toBe(403);
+    expect(checkCallerToken(["X-Vault-Token", "nope"], token, true)?.status).toBe(403);
+    expect(checkCallerToken(["X-Vault-Token", token], token, true)).toBeUndefined();
+    expect(checkCallerToken(["X-Vault-Token", token], undefined, true)?.status).toBe(403);
+    expect(checkCallerToken([], token, false)).toBeUndefined();
+    expect(checkCallerToken(["X-Vault-Token", "a", "X-Vault-Token", "b"], token, false)?.status).toBe(400);
+  });
+
+  it("never echoes the token in a message", () => {
+    const r = checkCallerToken(["X-Vault-Token", "wrong-token-value"], token, true);
+    expect(JSON.stringify(r)).not.toContain("wrong-token-value");
+    expect(JSON.stringify(r)).not.toContain(token);
+  });
+
+  it("compares tokens of different lengths without throwing", () => {
+    expect(tokensEqual("a", "ab")).toBe(false);
+    expect(tokensEqual(token, token)).toBe(true);
+  });
+});
+
+describe("proxy cache control", () => {
+  it("follows vault-lambda-extension's cache, recache and nocache", () => {
+    expect(cacheControl(undefined, false)).toEqual({ lookup: false, store: false });
+    expect(cacheControl(undefined, true)).toEqual({ lookup: true, store: true });
+    expect(cacheControl("cache", false)).toEqual({ lookup: true, store: true });
+    expect(cacheControl("recache", false)).toEqual({ lookup: false, store: true });
+    expect(cacheControl("cache, nocache", true)).toEqual({ lookup: false, store: false });
+    expect(cacheControl("NOCACHE", true)).toEqual({ lookup: false, store: false });
+  });
+
+  it("drops hop-by-hop headers and every caller token header", () => {
+    const out = forwardHeaders(
+      { connection: "keep-alive", "x-vault-token": "t", authorization: "a", "x-aws-parameters-secrets-token": "t", "x-vault-wrap-ttl": "60", "x-vault-namespace": "caller", host: "127.0.0.1:8200" },
+      "team",
+    );
+    expect(out).toEqual({ "x-vault-wrap-ttl": "60" });
+    expect(forwardHeaders({ "x-vault-namespace": "caller" }, undefined)).toEqual({ "x-vault-namespace": "caller" });
+  });
+});
