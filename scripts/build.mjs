@@ -9,6 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import yazl from "yazl";
+import { execFileSync } from "node:child_process";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -72,17 +73,25 @@ const launcher = path.join(layerDir, "extensions", NAME);
 fs.writeFileSync(launcher, LAUNCHER, { mode: 0o755 });
 fs.chmodSync(launcher, 0o755);
 
-// Handler-side client: dependency-free, shipped as the package's ./client export.
+// Handler-side client: dependency-free, shipped as the package's ./client exports. The Powertools
+// provider is a separate entry so that its optional peer dependency is never loaded otherwise.
 await build({
-  entryPoints: [path.join(root, "src/client/index.ts")].filter((p) => fs.existsSync(p)),
+  entryPoints: [path.join(root, "src/client/index.ts"), path.join(root, "src/client/powertools.ts")],
   outdir: path.join(root, "dist/client"),
   bundle: true,
   format: "esm",
   platform: "node",
   target: "node20",
-  packages: "external",
+  external: ["@aws-lambda-powertools/*", "./index.ts"],
+  plugins: [{ name: "client-local-imports", setup: (b) => b.onResolve({ filter: /^\.\/index\.ts$/ }, () => ({ path: "./index.js", external: true })) }],
   logLevel: "warning",
 });
+execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, "tsconfig.client.json")], { stdio: "inherit" });
+for (const f of fs.readdirSync(path.join(root, "dist/client"))) {
+  if (!f.endsWith(".d.ts")) continue;
+  const p = path.join(root, "dist/client", f);
+  fs.writeFileSync(p, fs.readFileSync(p, "utf8").replace(/(from ["']\.\/[\w-]+)\.ts(["'])/g, "$1.js$2"));
+}
 
 const sizes = {};
 for (const [file, info] of Object.entries(outputs)) {
