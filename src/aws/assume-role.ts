@@ -4,7 +4,7 @@
  * separate chunk that functions without an assumed role never load.
  */
 import { STSClient, AssumeRoleCommand } from "@aws-sdk/client-sts";
-import type { AwsCredentials } from "../vault/login-request.ts";
+import { stsEndpointFor, type AwsCredentials } from "../vault/login-request.ts";
 
 export interface AssumeRoleOptions {
   roleArn: string;
@@ -19,7 +19,7 @@ export interface AssumeRoleOptions {
 export async function assumeRole(opts: AssumeRoleOptions): Promise<AwsCredentials> {
   const client = new STSClient({
     region: opts.region,
-    endpoint: opts.endpoint ?? `https://sts.${opts.region}.amazonaws.${opts.region.startsWith("cn-") ? "com.cn" : "com"}`,
+    endpoint: opts.endpoint ?? stsEndpointFor(opts.region).url,
     credentials: {
       accessKeyId: opts.credentials.accessKeyId,
       secretAccessKey: opts.credentials.secretAccessKey,

@@ -98,6 +98,8 @@ export class Authenticator {
     if (!roleArn) return own;
     // Assumed credentials are reused until a minute before they expire; a login after that assumes again.
     if (this.assumed?.expiration && this.assumed.expiration.getTime() - 60_000 > Date.now()) return this.assumed;
+    // The SDK would print a plain-text Node-version notice into the function's log; ours are JSON.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     const { assumeRole } = await import("../aws/assume-role.ts");
     try {
       this.assumed = await assumeRole({
