@@ -15,7 +15,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
 const outIndex = args.indexOf("--out");
 const layerDir = path.resolve(outIndex >= 0 ? args[outIndex + 1] : path.join(root, "layer"));
-const withZip = !args.includes("--no-zip");
+const layerOnly = args.includes("--layer-only");
+const withZip = !args.includes("--no-zip") && !layerOnly;
 const NAME = "vault-lambda-agent";
 
 const LAUNCHER = `#!/bin/sh
@@ -33,7 +34,8 @@ unset NODE_OPTIONS
 exec node "$bundle" "$@"
 `;
 
-fs.rmSync(layerDir, { recursive: true, force: true });
+// Only what this build writes is removed: the output may be a directory SAM made (ARTIFACTS_DIR).
+for (const p of [path.join("extensions", NAME), NAME, "build-info.json"]) fs.rmSync(path.join(layerDir, p), { recursive: true, force: true });
 fs.mkdirSync(path.join(layerDir, "extensions"), { recursive: true });
 
 const common = {
@@ -73,6 +75,7 @@ const launcher = path.join(layerDir, "extensions", NAME);
 fs.writeFileSync(launcher, LAUNCHER, { mode: 0o755 });
 fs.chmodSync(launcher, 0o755);
 
+if (!layerOnly) {
 // Handler-side client: dependency-free, shipped as the package's ./client exports. The Powertools
 // provider is a separate entry so that its optional peer dependency is never loaded otherwise.
 await build({
@@ -91,6 +94,7 @@ for (const f of fs.readdirSync(path.join(root, "dist/client"))) {
   if (!f.endsWith(".d.ts")) continue;
   const p = path.join(root, "dist/client", f);
   fs.writeFileSync(p, fs.readFileSync(p, "utf8").replace(/(from ["']\.\/[\w-]+)\.ts(["'])/g, "$1.js$2"));
+}
 }
 
 const sizes = {};
@@ -116,5 +120,5 @@ if (withZip) {
   sizes[`dist/${NAME}-layer.zip`] = fs.statSync(zipPath).size;
 }
 
-fs.writeFileSync(path.join(layerDir, "build-info.json"), JSON.stringify({ sizes }, null, 2) + "\n");
+if (!layerOnly) fs.writeFileSync(path.join(layerDir, "build-info.json"), JSON.stringify({ sizes }, null, 2) + "\n");
 if (!process.env.VITEST) console.log(JSON.stringify({ layer: path.relative(root, layerDir) || ".", sizes }));

@@ -1,0 +1,16 @@
+# SAM builds the layer with `BuildMethod: makefile`: it runs `make build-<LayerLogicalId>` with
+# ARTIFACTS_DIR set to where the layer's content must go (extensions/ and vault-lambda-agent/).
+# The project's own build does the work; this file only calls it.
+
+.PHONY: build-VaultLambdaAgentLayer layer test
+
+build-VaultLambdaAgentLayer:
+	test -n "$(ARTIFACTS_DIR)" || (echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 2)
+	test -d node_modules/esbuild || npm ci --no-audit --no-fund
+	node scripts/build.mjs --out "$(ARTIFACTS_DIR)" --layer-only
+
+layer:
+	npm run build
+
+test:
+	npm test

@@ -1,0 +1,159 @@
+/**
+ * The world an integration test runs in: the STS and Vault test servers on loopback, seeded like a
+ * real deployment (an aws auth mount whose role binds the function's IAM role, a KV v2 secret, a
+ * database role, AWS roles), and the built layer run by the Lambda emulator. Every process's output
+ * is kept, so that the leak scan can check it against every secret the peers issued.
+ */
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect } from "vitest";
+import { StsTestServer, makeIdentity, type StsIdentity } from "../peers/sts/server.ts";
+import { VaultTestServer } from "../peers/vault/server.ts";
+import { seedVault, type VaultSeed } from "../peers/vault/seed.ts";
+import { LambdaEmulator, type EmulatorOptions } from "../peers/lambda/emulator.ts";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(here, "../..");
+export const LAYER_DIR = path.join(ROOT, "layer");
+export const FIXTURES = path.join(here, "fixtures");
+
+export const ACCOUNT = "123456789012";
+export const FUNCTION_NAME = "orders-api";
+export const FUNCTION_ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/fn-role`;
+export const FUNCTION_SESSION_ARN = `arn:aws:sts::${ACCOUNT}:assumed-role/fn-role/${FUNCTION_NAME}`;
+
+export interface WorldOptions {
+  /** Role settings of the aws auth role `fn-role`. */
+  role?: Record<string, unknown>;
+  /** Extra `config/client` fields of the aws auth mount. */
+  authConfig?: Record<string, unknown>;
+  databaseRole?: { default_ttl: string | number; max_ttl: string | number };
+  awsLease?: { lease: string; lease_max: string };
+  kv?: Record<string, Record<string, unknown>>;
+}
+
+export class World {
+  readonly logDir: string;
+  private readonly emulators: LambdaEmulator[] = [];
+
+  private constructor(
+    readonly sts: StsTestServer,
+    readonly vault: VaultTestServer,
+    readonly identity: StsIdentity,
+  ) {
+    this.logDir = fs.mkdtempSync(path.join(os.tmpdir(), "vla-logs-"));
+  }
+
+  static async start(opts: WorldOptions = {}): Promise<World> {
+    const identity = makeIdentity({ arn: FUNCTION_SESSION_ARN, account: ACCOUNT });
+    const sts = await StsTestServer.start({ identities: [identity] });
+    const vault = await VaultTestServer.start({ defaultStsEndpoint: sts.url });
+    const world = new World(sts, vault, identity);
+    await seedVault(vault.url, vault.rootToken, world.seed(opts));
+    return world;
+  }
+
+  seed(opts: WorldOptions): VaultSeed {
+    return {
+      authMounts: [
+        {
+          path: "aws",
+          config: { sts_endpoint: this.sts.url, ...opts.authConfig },
+          roles: {
+            "fn-role": { auth_type: "iam", bound_iam_principal_arn: [FUNCTION_ROLE_ARN], token_policies: ["app"], token_ttl: "1h", token_max_ttl: "4h", ...opts.role },
+          },
+        },
+      ],
+      kv: [{ mount: "secret", version: 2, secrets: opts.kv ?? { "app/config": { api_key: "kv-api-key-7f3a9c", region: "eu-west-1" } } }],
+      database: { roles: { app: opts.databaseRole ?? { default_ttl: "1h", max_ttl: "24h" } } },
+      aws: {
+        lease: opts.awsLease ?? { lease: "1h", lease_max: "24h" },
+        roles: {
+          deploy: { credential_type: "iam_user", policy_arns: ["arn:aws:iam::aws:policy/ReadOnlyAccess"] },
+          uploader: { credential_type: "assumed_role", role_arns: [`arn:aws:iam::${ACCOUNT}:role/uploader`], default_sts_ttl: "1h", max_sts_ttl: "12h" },
+        },
+      },
+    };
+  }
+
+  /** The built layer under the emulator, with the extension pointed at this world's Vault. */
+  async lambda(env: Record<string, string>, opts: Partial<EmulatorOptions> & { handler?: string } = {}): Promise<LambdaEmulator> {
+    const port = await freePort();
+    const emulator = new LambdaEmulator({
+      layerDir: LAYER_DIR,
+      functionDir: FIXTURES,
+      handler: opts.handler ?? "probe.handler",
+      functionName: FUNCTION_NAME,
+      credentials: { accessKeyId: this.identity.accessKeyId, secretAccessKey: this.identity.secretAccessKey, sessionToken: this.identity.sessionToken },
+      region: "eu-west-1",
+      timeoutMs: 10_000,
+      logDir: this.logDir,
+      ...opts,
+      env: { VAULT_ADDR: this.vault.url, VAULT_AUTH_ROLE: "fn-role", VAULT_AGENT_PORT: String(port), VAULT_LOG_LEVEL: "debug", ...env },
+    });
+    this.emulators.push(emulator);
+    return emulator;
+  }
+
+  get sessionToken(): string {
+    return this.identity.sessionToken ?? "";
+  }
+
+  /**
+   * Every line every process wrote is checked against every token, password, secret key and
+   * signature the peers issued or saw: none may appear.
+   */
+  leakScan(): { lines: number; secrets: number } {
+    const secrets = [...new Set([...this.sts.issuedSecrets(), ...this.vault.issuedSecrets(), this.identity.secretAccessKey, this.sessionToken])].filter(
+      (s) => typeof s === "string" && s.length >= 8,
+    );
+    let lines = 0;
+    const leaks: string[] = [];
+    for (const file of fs.readdirSync(this.logDir)) {
+      for (const line of fs.readFileSync(path.join(this.logDir, file), "utf8").split("\n")) {
+        if (!line) continue;
+        lines++;
+        for (const s of secrets) if (line.includes(s)) leaks.push(`${file}: a secret issued by a peer appears in: ${line.replace(s, "<SECRET>").slice(0, 300)}`);
+      }
+    }
+    expect(leaks).toEqual([]);
+    return { lines, secrets: secrets.length };
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.emulators.map((e) => e.kill()));
+    await Promise.allSettled([this.vault.close(), this.sts.close()]);
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Probe-handler result helpers. */
+export interface ProbeResult {
+  status: number;
+  xCache?: string | null;
+  text?: string;
+  json?: any;
+  contentType?: string | null;
+  error?: string;
+}
+
+export function results(invoke: { response?: unknown }): ProbeResult[] {
+  return (invoke.response as { results: ProbeResult[] }).results;
+}
+
+export function layerBuilt(): boolean {
+  return fs.existsSync(path.join(LAYER_DIR, "extensions", "vault-lambda-agent"));
+}

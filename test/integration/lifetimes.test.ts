@@ -1,0 +1,153 @@
+/**
+ * Tokens and leases across time, with the environment really frozen (SIGSTOP) between invocations:
+ * expiry past a freeze, renewal at the refresh point, capped renewals, non-renewable leases, a token
+ * revoked from outside, Vault going away and coming back. TTLs are a few seconds; Vault counts in
+ * whole seconds, as the real one does.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { World, results } from "./harness.ts";
+
+const worlds: World[] = [];
+async function world(opts: Parameters<typeof World.start>[0]): Promise<World> {
+  const w = await World.start(opts);
+  worlds.push(w);
+  return w;
+}
+
+afterEach(async () => {
+  for (const w of worlds.splice(0)) {
+    w.leakScan();
+    await w.close();
+  }
+});
+
+const FAST = { VAULT_TOKEN_EXPIRY_GRACE_PERIOD: "1s" };
+
+async function readDb(fn: Awaited<ReturnType<World["lambda"]>>, query = "") {
+  const [r] = results(await fn.invoke({ requests: [{ path: `/secrets/db${query}` }] }));
+  expect(r!.status, r!.text).toBe(200);
+  return r!;
+}
+
+describe("across a freeze", () => {
+  it("a freeze longer than a dynamic lease: the next invocation gets live credentials, never the expired ones", async () => {
+    const w = await world({ databaseRole: { default_ttl: "3s", max_ttl: "1m" } });
+    const fn = await w.lambda({ ...FAST, VAULT_SECRET_PATH_DB: "database/creds/app" });
+    expect((await fn.start()).ok).toBe(true);
+    const first = await readDb(fn);
+    await fn.idle(3_500);
+    const second = await readDb(fn);
+    expect(second.json.data.username).not.toBe(first.json.data.username);
+    const live = w.vault.leases().find((l) => l.leaseId === second.json.lease_id)!;
+    expect(live.expiresAt).toBeGreaterThan(Date.now());
+    expect(new Date(second.json.expires_at).getTime()).toBeGreaterThan(Date.now());
+    await fn.shutdown();
+  });
+
+  it("a freeze longer than the token's max TTL: a new login, and the secrets read again under the new token", async () => {
+    const w = await world({ role: { token_ttl: "2s", token_max_ttl: "3s" } });
+    const fn = await w.lambda({ ...FAST, VAULT_SECRET_PATH_DB: "database/creds/app" });
+    expect((await fn.start()).ok).toBe(true);
+    const first = await readDb(fn);
+    const loginsBefore = w.vault.logins.filter((l) => l.ok).length;
+    await fn.idle(3_500);
+    const second = await readDb(fn);
+    expect(w.vault.logins.filter((l) => l.ok).length).toBe(loginsBefore + 1);
+    expect(second.json.data.username).not.toBe(first.json.data.username);
+    const tokens = w.vault.tokens().filter((t) => t.path === "auth/aws/login");
+    const newest = tokens.at(-1)!;
+    const read = w.vault.requestLog.filter((e) => e.path === "database/creds/app").at(-1)!;
+    expect(read.tokenAccessor).toBe(newest.accessor);
+    await fn.shutdown();
+  });
+});
+
+describe("at the refresh point", () => {
+  it("renews a renewable lease: same username, later expiry", async () => {
+    const w = await world({ databaseRole: { default_ttl: "6s", max_ttl: "1m" } });
+    const fn = await w.lambda({ ...FAST, VAULT_SECRET_PATH_DB: "database/creds/app" });
+    expect((await fn.start()).ok).toBe(true);
+    const first = await readDb(fn);
+    await fn.idle(4_200);
+    await fn.invoke({});
+    const second = await readDb(fn);
+    expect(second.json.data.username).toBe(first.json.data.username);
+    expect(new Date(second.json.expires_at).getTime()).toBeGreaterThan(new Date(first.json.expires_at).getTime() + 3_000);
+    expect(w.vault.requestLog.some((e) => e.path === "sys/leases/renew" && e.status === 200)).toBe(true);
+    await fn.shutdown();
+  });
+
+  it("a renewal capped by the max TTL leads to a new read", async () => {
+    const w = await world({ databaseRole: { default_ttl: "3s", max_ttl: "4s" } });
+    const fn = await w.lambda({ ...FAST, VAULT_SECRET_PATH_DB: "database/creds/app" });
+    expect((await fn.start()).ok).toBe(true);
+    const first = await readDb(fn);
+    await fn.idle(2_100);
+    await fn.invoke({}); // renews; Vault caps it at the max TTL
+    expect(w.vault.requestLog.filter((e) => e.path === "sys/leases/renew" && e.status === 200)).toHaveLength(1);
+    await fn.idle(1_400);
+    const second = await readDb(fn);
+    expect(second.json.data.username).not.toBe(first.json.data.username);
+    await fn.shutdown();
+  });
+
+  it("re-reads a non-renewable AWS assumed_role lease", async () => {
+    const w = await world({});
+    await fetch(`${w.vault.url}/v1/aws/roles/uploader`, {
+      method: "POST",
+      headers: { "x-vault-token": w.vault.rootToken },
+      body: JSON.stringify({ credential_type: "assumed_role", role_arns: ["arn:aws:iam::123456789012:role/uploader"], default_sts_ttl: "3s", max_sts_ttl: "1h" }),
+    });
+    const fn = await w.lambda({ ...FAST, VAULT_SECRET_PATH_UPLOAD: "aws/sts/uploader" });
+    expect((await fn.start()).ok).toBe(true);
+    const [a] = results(await fn.invoke({ requests: [{ path: "/aws/credentials/upload" }] }));
+    expect(a!.status, a!.text).toBe(200);
+    expect(a!.json.Token).not.toBe("");
+    await fn.idle(2_200);
+    const [b] = results(await fn.invoke({ requests: [{ path: "/aws/credentials/upload" }] }));
+    expect(b!.json.AccessKeyId).not.toBe(a!.json.AccessKeyId);
+    expect(w.vault.requestLog.some((e) => e.path === "sys/leases/renew")).toBe(false);
+    await fn.shutdown();
+  });
+});
+
+describe("failures", () => {
+  it("a token revoked in Vault from outside: one new login, and the handler still succeeds", async () => {
+    const w = await world({});
+    const fn = await w.lambda({ VAULT_SECRET_PATH_DB: "database/creds/app" });
+    expect((await fn.start()).ok).toBe(true);
+    const token = w.vault.tokens().find((t) => t.path === "auth/aws/login" && !t.revokedAt)!;
+    w.vault.revokeToken(token.accessor);
+    const loginsBefore = w.vault.logins.filter((l) => l.ok).length;
+    const [proxied, db] = results(await fn.invoke({ requests: [{ path: "/v1/secret/data/app/config" }, { path: "/secrets/db" }] }));
+    expect(proxied!.status, proxied!.text).toBe(200);
+    expect(proxied!.json.data.data.api_key).toBe("kv-api-key-7f3a9c");
+    // The old token's lease died with it; the secret is read again under the new token.
+    expect(db!.status).toBe(200);
+    const lease = w.vault.leases().find((l) => l.leaseId === db!.json.lease_id)!;
+    expect(lease.revokedAt).toBeUndefined();
+    expect(w.vault.logins.filter((l) => l.ok).length).toBe(loginsBefore + 1);
+    await fn.shutdown();
+  });
+
+  it("Vault down mid-life: STALE while valid, 502 with Vault's reason once expired, fresh again when back", async () => {
+    const w = await world({ databaseRole: { default_ttl: "4s", max_ttl: "1m" } });
+    const fn = await w.lambda({ ...FAST, VAULT_SECRET_PATH_DB: "database/creds/app", VAULT_MAX_RETRIES: "1", VAULT_CLIENT_TIMEOUT: "1s" });
+    expect((await fn.start()).ok).toBe(true);
+    const first = await readDb(fn);
+    w.vault.seal();
+    const [stale] = results(await fn.invoke({ requests: [{ path: "/secrets/db?refresh=true" }] }));
+    expect(stale!.status).toBe(200);
+    expect(stale!.xCache).toBe("STALE");
+    expect(stale!.json.data.username).toBe(first.json.data.username);
+    await fn.idle(4_000);
+    const [gone] = results(await fn.invoke({ requests: [{ path: "/secrets/db" }] }));
+    expect(gone!.status).toBe(502);
+    expect(gone!.json.errors[0]).toMatch(/sealed/i);
+    w.vault.unseal();
+    const [back] = results(await fn.invoke({ requests: [{ path: "/secrets/db" }] }));
+    expect(back!.status).toBe(200);
+    expect(back!.json.data.username).not.toBe(first.json.data.username);
+    await fn.shutdown();
+  });
+});
