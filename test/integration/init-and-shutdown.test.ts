@@ -156,9 +156,7 @@ describe("shutdown", () => {
     const onDisk = JSON.parse(fs.readFileSync(file, "utf8"));
     expect(onDisk.data).toEqual(served!.json.data);
     expect(onDisk.lease_id).toBe(served!.json.lease_id);
-    // A token revoked from outside makes the extension hold two tokens' worth of leases.
     const accessor = world.vault.tokens().filter((t) => t.path === "auth/aws/login" && !t.revokedAt).at(-1)!.accessor;
-    const ours = () => world.vault.tokens().filter((t) => t.accessor === accessor || t.issuedAt > Date.now() - 60_000);
     const result = await fn.shutdown();
     expect(result.exitCodes["vault-lambda-agent"]).toBe(0);
     expect(result.killed).toEqual([]);
@@ -171,7 +169,6 @@ describe("shutdown", () => {
     expect(leases.some((l) => l.revokeReason === "explicit")).toBe(true);
     expect(fs.existsSync(file)).toBe(false);
     expect(fs.existsSync(path.join(dir, "config.json"))).toBe(false);
-    expect(ours().length).toBeGreaterThan(0);
   });
 
   it("VAULT_REVOKE_ON_SHUTDOWN=false leaves the token alive", async () => {

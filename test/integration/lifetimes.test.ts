@@ -78,16 +78,20 @@ describe("at the refresh point", () => {
   });
 
   it("a renewal capped by the max TTL leads to a new read", async () => {
-    const w = await world({ databaseRole: { default_ttl: "3s", max_ttl: "4s" } });
-    const fn = await w.lambda({ ...FAST, VAULT_SECRET_PATH_DB: "database/creds/app" });
+    // 4 s lease, 5 s max, 300 ms grace: the renew window is [~2.6 s, 3.7 s); the renewal at ~3.1 s
+    // gets what is left of the max TTL, less than asked for.
+    const w = await world({ databaseRole: { default_ttl: "4s", max_ttl: "5s" } });
+    const fn = await w.lambda({ VAULT_TOKEN_EXPIRY_GRACE_PERIOD: "300ms", VAULT_SECRET_PATH_DB: "database/creds/app" });
     expect((await fn.start()).ok).toBe(true);
     const first = await readDb(fn);
-    await fn.idle(2_100);
-    await fn.invoke({}); // renews; Vault caps it at the max TTL
-    expect(w.vault.requestLog.filter((e) => e.path === "sys/leases/renew" && e.status === 200)).toHaveLength(1);
-    await fn.idle(1_400);
+    await fn.idle(2_800);
+    await fn.invoke({});
+    const renewals = w.vault.requestLog.filter((e) => e.path === "sys/leases/renew" && e.status === 200);
+    expect(renewals).toHaveLength(1);
+    await fn.idle(1_500);
     const second = await readDb(fn);
     expect(second.json.data.username).not.toBe(first.json.data.username);
+    expect(w.vault.requestLog.filter((e) => e.path === "sys/leases/renew")).toHaveLength(1);
     await fn.shutdown();
   });
 

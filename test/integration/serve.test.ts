@@ -33,7 +33,7 @@ describe("cold start", () => {
 
     const log = world.vault.requestLog;
     const login = log.find((r) => r.path === "auth/aws/login" && r.status === 200)!;
-    const reads = log.filter((r) => ["secret/data/app/config", "database/creds/app", "aws/creds/deploy"].includes(r.path));
+    const reads = log.filter((r) => r.method === "GET" && ["secret/data/app/config", "database/creds/app", "aws/creds/deploy"].includes(r.path));
     expect(login).toBeDefined();
     expect(reads).toHaveLength(3);
     const registeredAt = init.extensions.find((e) => e.name === "vault-lambda-agent")!.registeredAt;
