@@ -72,6 +72,7 @@ function expect(ok: boolean, what: string): void {
 
 console.log(`vault-lambda-agent demo — Vault test server ${sandbox.vault.url}, STS test server ${sandbox.sts.url}\n`);
 try {
+  cursor = sandbox.vault.requestLog.length; // the seeding is not the extension's doing
   const init = await fn.start();
   if (!init.ok) throw new Error(`init failed: ${init.error?.type}: ${init.error?.message}`);
   row("cold start (login + 2 reads, then register)", init.durationMs, "—");
@@ -104,7 +105,7 @@ try {
   const shutdown = await fn.shutdown();
   const revoked = sandbox.vault.leases().filter((l) => l.revokeReason === "explicit").length;
   const tokensRevoked = sandbox.vault.tokens().filter((t) => t.revokedAt !== undefined).length;
-  row("shutdown (revoke in parallel)", shutdown.durationMs, `— exit ${shutdown.exitCodes["vault-lambda-agent"]}; ${revoked} leases and ${tokensRevoked} token revoked`);
+  row("shutdown (revoke in parallel)", shutdown.durationMs, `— exit ${shutdown.exitCodes["vault-lambda-agent"]}; revoked: ${revoked} lease(s), ${tokensRevoked} token(s)`);
   expect(shutdown.exitCodes["vault-lambda-agent"] === 0, "the extension exits 0");
   expect(tokensRevoked >= 1, "the token is revoked at shutdown");
 
