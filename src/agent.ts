@@ -53,7 +53,7 @@ export class Agent {
     this.tokens.onReplaced = (previous, next) => {
       redactor.add(next.clientToken);
       redactor.add(next.accessor);
-      if (previous) log.debug("token replaced; secrets read under the old token will be read again", { previous: previous.accessor, next: next.accessor });
+      if (previous) log.debug("token replaced; secrets read under the old token will be read again", { previous: previous.serial, next: next.serial });
     };
     this.cache = new SecretCache({ client: this.client, tokens: this.tokens, log, redactor, graceMs: config.gracePeriodMs, waitMs: config.clientTimeoutMs });
     for (const secret of config.secrets) {

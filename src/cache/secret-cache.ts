@@ -292,7 +292,6 @@ export class SecretCache {
     }
     const { data, metadata } = unwrap(json.data);
     this.opts.redactor.addAll(data);
-    if (json.lease_id) this.opts.redactor.add(json.lease_id);
     const now = Date.now();
     const leaseId = json.lease_id ?? "";
     const leaseDurationS = json.lease_duration ?? 0;

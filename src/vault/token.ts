@@ -11,6 +11,8 @@ import type { Authenticator, TokenGrant } from "./auth.ts";
 export interface TokenState {
   readonly clientToken: string;
   readonly accessor: string;
+  /** 1 for the first login of this process, 2 for the next...: what logs name (an accessor can revoke). */
+  readonly serial: number;
   readonly policies: string[];
   /** The duration asked for on renewal: the TTL of the login. */
   readonly durationS: number;
@@ -29,6 +31,7 @@ export class TokenManager {
   private readonly held = new Set<TokenState>();
   private pendingLogin: Promise<TokenState> | undefined;
   private pendingRenew: Promise<void> | undefined;
+  private logins = 0;
   /** Called after a new login, with the token it replaced (to re-read what the old one read). */
   onReplaced: (previous: TokenState | undefined, next: TokenState) => void = () => {};
 
@@ -76,7 +79,7 @@ export class TokenManager {
     const action = decide(t.lease, Date.now());
     if (action === "keep") return;
     if (action === "replace") {
-      this.log.debug("token near expiry or not renewable; logging in again", { accessor: t.accessor });
+      this.log.debug("token near expiry or not renewable; logging in again", { token: t.serial });
       await this.login({ deadline });
       return;
     }
@@ -101,7 +104,7 @@ export class TokenManager {
       // A 403 is either a dead token or a policy that denies this path. Only the first is cured by
       // a new login; without this check every denied proxy request would cost a login (and a token).
       if (await this.stillValid(token, deadline)) throw err;
-      this.log.warn("Vault answered 403 and the token is no longer valid; logging in again and retrying once", { accessor: token.accessor });
+      this.log.warn("Vault answered 403 and the token is no longer valid; logging in again and retrying once", { token: token.serial });
       this.markDead(token);
       const fresh = await this.login({ deadline });
       return fn(fresh);
@@ -120,7 +123,7 @@ export class TokenManager {
 
   markDead(token: TokenState): void {
     token.dead = true;
-    if (this.currentToken === token) this.log.debug("current token is dead", { accessor: token.accessor });
+    if (this.currentToken === token) this.log.debug("current token is dead", { token: token.serial });
   }
 
   /** Revokes every live token (`auth/token/revoke-self`), in parallel. */
@@ -164,17 +167,17 @@ export class TokenManager {
       const seconds = res.json?.auth?.lease_duration ?? 0;
       const lease = afterRenewal(seconds * 1000, t.durationS * 1000, Date.now(), this.graceMs);
       t.lease = { ...lease, renewable: lease.renewable && (res.json?.auth?.renewable ?? true) };
-      this.log.debug("renewed the token", { accessor: t.accessor, ttlSeconds: seconds, capped: lease.capped });
-      if (lease.capped) this.log.info("the token is near its max TTL; the next refresh logs in again", { accessor: t.accessor, ttlSeconds: seconds });
+      this.log.debug("renewed the token", { token: t.serial, ttlSeconds: seconds, capped: lease.capped });
+      if (lease.capped) this.log.info("the token is near its max TTL; the next refresh logs in again", { token: t.serial, ttlSeconds: seconds });
     } catch (err) {
       if (err instanceof VaultError && err.transient) {
         // Keep the token: it is still valid, and the next INVOKE or request tries again.
-        this.log.warn("token renewal failed; will retry", { accessor: t.accessor, error: err.message });
+        this.log.warn("token renewal failed; will retry", { token: t.serial, error: err.message });
         return;
       }
       // Revoked, expired, past its max TTL, or the role no longer binds the function: a new login
       // either fixes it or tells why.
-      this.log.info("token renewal refused; logging in again", { accessor: t.accessor, error: err instanceof Error ? err.message : String(err) });
+      this.log.info("token renewal refused; logging in again", { token: t.serial, error: err instanceof Error ? err.message : String(err) });
       if (err instanceof VaultError && err.permissionDenied) t.dead = true;
       await this.login({ deadline });
     }
@@ -185,7 +188,7 @@ export class TokenManager {
     const lease = Number.isFinite(durationMs)
       ? planLease(durationMs, grant.obtainedAt, grant.renewable, this.graceMs)
       : { obtainedAt: grant.obtainedAt, expiresAt: Infinity, refreshAt: Infinity, renewable: false, graceMs: 0 };
-    return { clientToken: grant.clientToken, accessor: grant.accessor, policies: grant.policies, durationS: grant.leaseDurationS, lease, dead: false };
+    return { clientToken: grant.clientToken, accessor: grant.accessor, serial: ++this.logins, policies: grant.policies, durationS: grant.leaseDurationS, lease, dead: false };
   }
 
   /** Forgets tokens that have expired on their own: Vault has revoked them and their leases. */
