@@ -29,6 +29,16 @@ async function readDb(fn: Awaited<ReturnType<World["lambda"]>>, query = "") {
   return r!;
 }
 
+/** When Vault issued the lease behind an answer of /secrets/<name> (expires_at less its TTL). */
+function issuedAt(answer: { json: { expires_at: string } }, ttlSeconds: number): number {
+  return Date.parse(answer.json.expires_at) - ttlSeconds * 1000;
+}
+
+/** Keeps the environment frozen until a wall-clock instant (aim at the middle of a window). */
+async function idleUntil(fn: Awaited<ReturnType<World["lambda"]>>, at: number): Promise<void> {
+  await fn.idle(Math.max(0, at - Date.now()));
+}
+
 describe("across a freeze", () => {
   it("a freeze longer than a dynamic lease: the next invocation gets live credentials, never the expired ones", async () => {
     const w = await world({ databaseRole: { default_ttl: "3s", max_ttl: "1m" } });
@@ -64,11 +74,12 @@ describe("across a freeze", () => {
 
 describe("at the refresh point", () => {
   it("renews a renewable lease: same username, later expiry", async () => {
+    // 6 s lease, 1 s grace: renew between the refresh point (3.7–4.0 s) and the grace period (5 s).
     const w = await world({ databaseRole: { default_ttl: "6s", max_ttl: "1m" } });
     const fn = await w.lambda({ ...FAST, VAULT_SECRET_PATH_DB: "database/creds/app" });
     expect((await fn.start()).ok).toBe(true);
     const first = await readDb(fn);
-    await fn.idle(4_200);
+    await idleUntil(fn, issuedAt(first, 6) + 4_450);
     await fn.invoke({});
     const second = await readDb(fn);
     expect(second.json.data.username).toBe(first.json.data.username);
@@ -78,17 +89,17 @@ describe("at the refresh point", () => {
   });
 
   it("a renewal capped by the max TTL leads to a new read", async () => {
-    // 4 s lease, 5 s max, 300 ms grace: the renew window is [~2.6 s, 3.7 s); the renewal at ~3.1 s
-    // gets what is left of the max TTL, less than asked for.
-    const w = await world({ databaseRole: { default_ttl: "4s", max_ttl: "5s" } });
+    // 6 s lease, 7 s max, 300 ms grace: the renewal inside [4.0 s, 5.7 s) gets what is left of the
+    // max TTL, less than asked for; the next refresh reads a new secret.
+    const w = await world({ databaseRole: { default_ttl: "6s", max_ttl: "7s" } });
     const fn = await w.lambda({ VAULT_TOKEN_EXPIRY_GRACE_PERIOD: "300ms", VAULT_SECRET_PATH_DB: "database/creds/app" });
     expect((await fn.start()).ok).toBe(true);
     const first = await readDb(fn);
-    await fn.idle(2_800);
+    await idleUntil(fn, issuedAt(first, 6) + 4_700);
     await fn.invoke({});
     const renewals = w.vault.requestLog.filter((e) => e.path === "sys/leases/renew" && e.status === 200);
     expect(renewals).toHaveLength(1);
-    await fn.idle(1_500);
+    await fn.idle(2_000);
     const second = await readDb(fn);
     expect(second.json.data.username).not.toBe(first.json.data.username);
     expect(w.vault.requestLog.filter((e) => e.path === "sys/leases/renew")).toHaveLength(1);
