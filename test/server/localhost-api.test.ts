@@ -1,0 +1,134 @@
+/**
+ * The localhost API's bounds and status codes, with the real Agent in this process against the
+ * Vault and STS test servers: every oversized, malformed or slow request gets a 4xx (or a closed
+ * connection), never a crash and never a 5xx of the extension's own.
+ */
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Agent } from "../../src/agent.ts";
+import { parseConfig } from "../../src/config.ts";
+import { createLogger, Redactor } from "../../src/log.ts";
+import { World, freePort } from "../integration/harness.ts";
+
+let world: World;
+let agent: Agent;
+let port: number;
+const lines: string[] = [];
+
+function env(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    VAULT_ADDR: world.vault.url,
+    VAULT_AUTH_ROLE: "fn-role",
+    VAULT_AGENT_PORT: String(port),
+    VAULT_SECRET_PATH_DB: "database/creds/app",
+    AWS_ACCESS_KEY_ID: world.identity.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: world.identity.secretAccessKey,
+    AWS_SESSION_TOKEN: world.sessionToken,
+    AWS_LAMBDA_FUNCTION_NAME: "orders-api",
+    ...extra,
+  };
+}
+
+beforeAll(async () => {
+  world = await World.start();
+  port = await freePort();
+  const redactor = new Redactor();
+  const config = parseConfig(env());
+  agent = new Agent(config, createLogger({ level: "debug", redactor, write: (l) => void lines.push(l) }), redactor);
+  // Slow the login so that a request can arrive while the listener is up but nothing is ready.
+  const remove = world.vault.addFault({ path: "auth/aws/login", latencyMs: 300 });
+  const init = agent.init(Date.now() + 5_000);
+  await new Promise((r) => setTimeout(r, 100));
+  const early = await call("/secrets/db");
+  expect(early.status).toBe(503);
+  await init;
+  remove();
+});
+
+afterAll(async () => {
+  await agent.shutdown(Date.now() + 2_000, "spindown");
+  for (const line of lines) for (const s of world.vault.issuedSecrets()) expect(line).not.toContain(s);
+  await world.close();
+});
+
+async function call(path: string, init: RequestInit & { token?: boolean } = {}): Promise<{ status: number; body: string }> {
+  const headers = new Headers(init.headers);
+  if (init.token !== false) headers.set("x-vault-token", world.sessionToken);
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers });
+  return { status: res.status, body: await res.text() };
+}
+
+/** Sends raw bytes and returns the status line (or "closed"). */
+function raw(bytes: string, timeoutMs = 8_000): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    let data = "";
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(data ? data.split("\r\n")[0]! : "timeout");
+    }, timeoutMs);
+    socket.on("data", (c) => (data += c.toString()));
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve(data ? data.split("\r\n")[0]! : "closed");
+    });
+    socket.on("error", () => undefined);
+    socket.write(bytes);
+  });
+}
+
+describe("status codes", () => {
+  it("405 for a method a route does not take, 404 for an unknown route, 400 for a GET with a body", async () => {
+    expect((await call("/secrets/db", { method: "POST", body: "x" })).status).toBe(405);
+    expect((await call("/health", { method: "DELETE" })).status).toBe(405);
+    expect((await call("/nope")).status).toBe(404);
+    const withBody = await raw(`GET /secrets/db HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${world.sessionToken}\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc`);
+    expect(withBody).toBe("HTTP/1.1 400 Bad Request");
+  });
+
+  it("400 for unknown query parameters and bad secret names; 414 for an 8 KiB+ URL", async () => {
+    expect((await call("/secrets/db?fields=x")).status).toBe(400);
+    expect((await call("/secrets/db%2F..")).status).toBe(400);
+    expect((await call(`/secrets/db?field=${"a".repeat(9_000)}`)).status).toBe(414);
+  });
+
+  it("431 for more than 16 KiB of headers, and the server keeps serving", async () => {
+    const status = await raw(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`);
+    expect(status).toBe("HTTP/1.1 431 Request Header Fields Too Large");
+    expect((await call("/health", { token: false })).status).toBe(200);
+  });
+
+  it("413 for a proxied body over 64 KiB", async () => {
+    const r = await call("/v1/secret/data/big", { method: "POST", body: JSON.stringify({ data: { v: "a".repeat(70_000) } }) });
+    expect(r.status).toBe(413);
+    expect(JSON.parse(r.body).errors[0]).toMatch(/65536 bytes/);
+  });
+
+  it("closes a connection whose headers do not complete within 5 s", async () => {
+    const started = Date.now();
+    const status = await raw("GET /health HTTP/1.1\r\nHost: x\r\n", 9_000);
+    expect(["HTTP/1.1 408 Request Timeout", "closed"]).toContain(status);
+    expect(Date.now() - started).toBeLessThan(8_500);
+  }, 12_000);
+
+  it("429 when more than 128 requests are in flight; every other request is served", async () => {
+    const remove = world.vault.addFault({ path: "secret/data/slow", latencyMs: 600 });
+    try {
+      const statuses = await Promise.all(
+        Array.from({ length: 160 }, () => call("/v1/secret/data/slow", { headers: { "x-vault-cache-control": "nocache" } }).then((r) => r.status)),
+      );
+      expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
+      expect(new Set(statuses)).toEqual(new Set([200, 429]));
+    } finally {
+      remove();
+    }
+  });
+
+  it("a proxied policy denial is passed through without a new login", async () => {
+    const logins = world.vault.logins.length;
+    // Forbidden to a non-root token: Vault's 403 reaches the caller as is.
+    const r = await call("/v1/sys/mounts/forbidden", { method: "POST", body: JSON.stringify({ type: "kv" }) });
+    expect(r.status).toBe(403);
+    expect(world.vault.logins.length).toBe(logins);
+  });
+});
