@@ -112,10 +112,10 @@ describe("status codes", () => {
   }, 12_000);
 
   it("429 when more than 128 requests are in flight; every other request is served", async () => {
-    const remove = world.vault.addFault({ path: "secret/data/slow", latencyMs: 600 });
+    const remove = world.vault.addFault({ path: "secret/data/app/config", latencyMs: 600 });
     try {
       const statuses = await Promise.all(
-        Array.from({ length: 160 }, () => call("/v1/secret/data/slow", { headers: { "x-vault-cache-control": "nocache" } }).then((r) => r.status)),
+        Array.from({ length: 160 }, () => call("/v1/secret/data/app/config", { headers: { "x-vault-cache-control": "nocache" } }).then((r) => r.status)),
       );
       expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
       expect(new Set(statuses)).toEqual(new Set([200, 429]));
