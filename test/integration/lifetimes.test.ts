@@ -88,6 +88,26 @@ describe("at the refresh point", () => {
     await fn.shutdown();
   });
 
+  it("finishes the renewal before calling next: no request to Vault spans a freeze", async () => {
+    const w = await world({ databaseRole: { default_ttl: "6s", max_ttl: "1m" } });
+    const fn = await w.lambda({ ...FAST, VAULT_SECRET_PATH_DB: "database/creds/app" });
+    expect((await fn.start()).ok).toBe(true);
+    const first = await readDb(fn);
+    await idleUntil(fn, issuedAt(first, 6) + 4_450);
+    w.vault.addFault({ path: "sys/leases/renew", latencyMs: 400 });
+    const invoke = await fn.invoke({}); // the handler answers at once; the renewal takes 400 ms
+    w.vault.clearFaults();
+    const renew = w.vault.requestLog.find((e) => e.path === "sys/leases/renew")!;
+    expect(renew.endedAt).toBeDefined();
+    // The invoke ends when the extension is back in next: after the renewal, not before.
+    expect(invoke.extensionOverheadMs).toBeGreaterThanOrEqual(300);
+    const freezes = fn.timeline.filter((t) => t.what === "freeze").map((t) => t.at);
+    for (const r of w.vault.requestLog) {
+      for (const f of freezes) expect(r.startedAt < f && (r.endedAt === undefined || r.endedAt > f), `${r.path} spans a freeze`).toBe(false);
+    }
+    await fn.shutdown();
+  });
+
   it("a renewal capped by the max TTL leads to a new read", async () => {
     // 6 s lease, 7 s max, 300 ms grace: the renewal inside [4.0 s, 5.7 s) gets what is left of the
     // max TTL, less than asked for; the next refresh reads a new secret.
