@@ -7,7 +7,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config, DeclaredSecret } from "../config.ts";
 import type { Logger } from "../log.ts";
-import type { SecretCache } from "../cache/secret-cache.ts";
+import type { CacheAnswer, SecretCache } from "../cache/secret-cache.ts";
 import type { TokenManager } from "../vault/token.ts";
 import { secondsLeft } from "../lease/policy.ts";
 import { checkCallerToken, checkForwarding, checkTarget, SECRET_NAME } from "./guards.ts";
@@ -138,27 +138,34 @@ export class LocalhostServer {
     });
   }
 
-  private lookup(res: http.ServerResponse, name: string): DeclaredSecret | undefined {
+  /**
+   * The shared part of `/secrets` and `/aws/credentials`: query check, declared-name lookup, the
+   * cache read; answers the failure itself and returns undefined when there is nothing to render.
+   */
+  private async read(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    name: string,
+    search: URLSearchParams,
+    allowed: readonly string[],
+  ): Promise<{ secret: DeclaredSecret; answer: CacheAnswer } | undefined> {
+    for (const k of search.keys()) {
+      if (!allowed.includes(k)) return void this.reject(req, res, 400, `unknown query parameter "${k}" (use ${allowed.join(" or ")})`);
+    }
     const secret = this.deps.secrets.get(name.toLowerCase());
-    if (!secret) sendError(res, 404, `no secret named "${name}" is declared (declare it with VAULT_SECRET_PATH_${name.toUpperCase()})`);
-    return secret;
-  }
-
-  private wantsRefresh(req: http.IncomingMessage, search: URLSearchParams): boolean {
-    const cc = req.headers["cache-control"] ?? "";
-    return search.get("refresh") === "true" || /\bno-cache\b/i.test(cc);
+    if (!secret) return void sendError(res, 404, `no secret named "${name}" is declared (declare it with VAULT_SECRET_PATH_${name.toUpperCase()})`);
+    const force = search.get("refresh") === "true" || /\bno-cache\b/i.test(req.headers["cache-control"] ?? "");
+    try {
+      return { secret, answer: await this.deps.cache.get(secret.key, { force }) };
+    } catch (err) {
+      return void sendVaultFailure(res, `secret ${secret.name} (${secret.path})`, err);
+    }
   }
 
   private async secret(req: http.IncomingMessage, res: http.ServerResponse, name: string, search: URLSearchParams): Promise<void> {
-    for (const k of search.keys()) if (k !== "field" && k !== "refresh") return this.reject(req, res, 400, `unknown query parameter "${k}" (use field or refresh)`);
-    const secret = this.lookup(res, name);
-    if (!secret) return;
-    let answer;
-    try {
-      answer = await this.deps.cache.get(secret.key, { force: this.wantsRefresh(req, search) });
-    } catch (err) {
-      return sendVaultFailure(res, `secret ${secret.name} (${secret.path})`, err);
-    }
+    const found = await this.read(req, res, name, search, ["field", "refresh"]);
+    if (!found) return;
+    const { secret, answer } = found;
     const { record, status } = answer;
     const headers = cacheHeaders(status, record);
     const field = search.get("field");
@@ -173,15 +180,9 @@ export class LocalhostServer {
   }
 
   private async awsCredentials(req: http.IncomingMessage, res: http.ServerResponse, name: string, search: URLSearchParams): Promise<void> {
-    for (const k of search.keys()) if (k !== "refresh") return this.reject(req, res, 400, `unknown query parameter "${k}" (use refresh)`);
-    const secret = this.lookup(res, name);
-    if (!secret) return;
-    let answer;
-    try {
-      answer = await this.deps.cache.get(secret.key, { force: this.wantsRefresh(req, search) });
-    } catch (err) {
-      return sendVaultFailure(res, `AWS credentials ${secret.name} (${secret.path})`, err);
-    }
+    const found = await this.read(req, res, name, search, ["refresh"]);
+    if (!found) return;
+    const { secret, answer } = found;
     const { record, status } = answer;
     const creds = renderAwsCredentials(record, this.deps.cache.effectiveLease(record), this.deps.config.staticSecretTtlMs || 300_000);
     if (!creds) return sendError(res, 400, `secret ${secret.name} (${secret.path}) does not hold AWS credentials (access_key and secret_key)`);
