@@ -5,7 +5,7 @@
  * whole seconds, as the real one does.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { World, results } from "./harness.ts";
+import { World, results, type ProbeResult } from "./harness.ts";
 
 const worlds: World[] = [];
 async function world(opts: Parameters<typeof World.start>[0]): Promise<World> {
@@ -30,7 +30,7 @@ async function readDb(fn: Awaited<ReturnType<World["lambda"]>>, query = "") {
 }
 
 /** When Vault issued the lease behind an answer of /secrets/<name> (expires_at less its TTL). */
-function issuedAt(answer: { json: { expires_at: string } }, ttlSeconds: number): number {
+function issuedAt(answer: ProbeResult, ttlSeconds: number): number {
   return Date.parse(answer.json.expires_at) - ttlSeconds * 1000;
 }
 
