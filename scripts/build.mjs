@@ -23,7 +23,9 @@ const LAUNCHER = `#!/bin/sh
 # ${NAME}: Lambda starts every file in /opt/extensions; this one runs the bundle that sits next to
 # it in the layer, with the function runtime's node.
 set -eu
-here=$(dirname "$0")
+# Shell built-ins only until node is found: on a runtime that is not Node.js, the one line below must
+# be what the user sees, not a missing helper (the image of a custom runtime may lack coreutils).
+case "$0" in */*) here=\${0%/*} ;; *) here=. ;; esac
 bundle="$here/../${NAME}/index.mjs"
 if ! command -v node >/dev/null 2>&1; then
   echo '{"level":"ERROR","message":"${NAME} needs a Node.js runtime (nodejs20.x, nodejs22.x or nodejs24.x): there is no node on PATH. Attach the layer to a Node.js function."}' >&2
@@ -35,7 +37,7 @@ exec node "$bundle" "$@"
 `;
 
 // Only what this build writes is removed: the output may be a directory SAM made (ARTIFACTS_DIR).
-for (const p of [path.join("extensions", NAME), NAME, "build-info.json"]) fs.rmSync(path.join(layerDir, p), { recursive: true, force: true });
+for (const p of [path.join("extensions", NAME), NAME]) fs.rmSync(path.join(layerDir, p), { recursive: true, force: true });
 fs.mkdirSync(path.join(layerDir, "extensions"), { recursive: true });
 
 const common = {
@@ -73,7 +75,12 @@ for (const [entry, out, plugins] of [
 
 const launcher = path.join(layerDir, "extensions", NAME);
 fs.writeFileSync(launcher, LAUNCHER, { mode: 0o755 });
+// Modes set explicitly, not left to the umask: Lambda runs the function as a user that does not own
+// /opt, and needs 755 for directories and executables and 644 for other files ("Lambda requires ...
+// permissions"). A build under umask 077 (SAM on a hardened host) would otherwise ship an unreadable bundle.
 fs.chmodSync(launcher, 0o755);
+for (const dir of [path.join(layerDir, "extensions"), path.join(layerDir, NAME)]) fs.chmodSync(dir, 0o755);
+for (const f of fs.readdirSync(path.join(layerDir, NAME))) fs.chmodSync(path.join(layerDir, NAME, f), 0o644);
 
 if (!layerOnly) {
 // Handler-side client: dependency-free, shipped as the package's ./client exports. The Powertools
@@ -106,19 +113,24 @@ if (withZip) {
   fs.mkdirSync(path.join(root, "dist"), { recursive: true });
   const zipPath = path.join(root, "dist", `${NAME}-layer.zip`);
   const zip = new yazl.ZipFile();
+  // Only the layer's own files, whatever else lies in the output directory (build-info.json, or
+  // anything left there): a layer ships no build metadata. Unix modes as Lambda needs them: 0755
+  // for the launcher, 0644 for the bundle (zip entries "made by" Unix, so the modes are honoured).
   const walk = (dir) => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const full = path.join(dir, entry.name);
       const rel = path.relative(layerDir, full).split(path.sep).join("/");
       if (entry.isDirectory()) walk(full);
-      else zip.addFile(full, rel, { mode: fs.statSync(full).mode, mtime: new Date(0) });
+      else zip.addFile(full, rel, { mode: 0o100644, mtime: new Date(0) });
     }
   };
-  walk(layerDir);
+  zip.addFile(launcher, `extensions/${NAME}`, { mode: 0o100755, mtime: new Date(0) });
+  walk(path.join(layerDir, NAME));
   zip.end();
   await new Promise((resolve, reject) => zip.outputStream.pipe(fs.createWriteStream(zipPath)).on("close", resolve).on("error", reject));
   sizes[`dist/${NAME}-layer.zip`] = fs.statSync(zipPath).size;
 }
 
-if (!layerOnly) fs.writeFileSync(path.join(layerDir, "build-info.json"), JSON.stringify({ sizes }, null, 2) + "\n");
+if (!layerOnly) fs.mkdirSync(path.join(root, "dist"), { recursive: true });
+if (!layerOnly) fs.writeFileSync(path.join(root, "dist", "build-info.json"), JSON.stringify({ sizes }, null, 2) + "\n");
 if (!process.env.VITEST) console.log(JSON.stringify({ layer: path.relative(root, layerDir) || ".", sizes }));

@@ -46,8 +46,9 @@ export class VaultAgentError extends Error {
   constructor(
     message: string,
     readonly status: number,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = "VaultAgentError";
   }
 }
@@ -109,14 +110,26 @@ interface Answer {
 
 const RETRYABLE = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED"]);
 
-/** One retry on a reset connection: a pooled socket may have died while the environment was frozen. */
+/**
+ * One retry on a reset connection: a pooled socket may have died while the environment was frozen.
+ * Whatever still fails is a VaultAgentError (status 0), the socket error as its cause.
+ */
 async function request(path: string, opts: ClientOptions): Promise<Answer> {
   try {
     return await once(path, opts);
   } catch (err) {
-    if (RETRYABLE.has((err as NodeJS.ErrnoException).code ?? "") || (err as Error).message === "socket hang up") return once(path, opts);
-    throw err;
+    if (!isReset(err)) throw err;
+    try {
+      return await once(path, opts);
+    } catch (again) {
+      if (again instanceof VaultAgentError) throw again;
+      throw new VaultAgentError(`the connection to vault-lambda-agent for ${path} failed twice: ${(again as Error).message}`, 0, { cause: again });
+    }
   }
+}
+
+function isReset(err: unknown): boolean {
+  return RETRYABLE.has((err as NodeJS.ErrnoException).code ?? "") || (err as Error).message === "socket hang up";
 }
 
 function once(path: string, opts: ClientOptions): Promise<Answer> {
@@ -140,7 +153,8 @@ function once(path: string, opts: ClientOptions): Promise<Answer> {
             0,
           ),
         );
-      } else reject(err);
+      } else if (err instanceof VaultAgentError || isReset(err)) reject(err);
+      else reject(new VaultAgentError(`the request to vault-lambda-agent for ${path} failed: ${err.message}`, 0, { cause: err }));
     });
   });
 }

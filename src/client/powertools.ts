@@ -18,19 +18,39 @@ export interface VaultAgentGetOptions {
   sdkOptions?: { field?: string; refresh?: boolean };
 }
 
+type BaseGetOptions = Parameters<BaseProvider["get"]>[1];
+
 export class VaultAgentProvider extends BaseProvider {
   constructor(private readonly clientOptions: ClientOptions = {}) {
     super({});
   }
 
+  /**
+   * Powertools caches by name (and transform) only, not by `sdkOptions`: without this, `get("db")`
+   * followed by `get("db", { sdkOptions: { field: "password" } })` would answer the cached data map.
+   * A field read gets its own cache entry, keyed `<name>?field=<key>` (a `?` is never in a name).
+   */
+  override get(name: string, options?: VaultAgentGetOptions & BaseGetOptions): Promise<unknown> {
+    const field = options?.sdkOptions?.field;
+    return super.get(field ? `${name}${fieldSuffix(field)}` : name, options);
+  }
+
   protected async _get(name: string, options?: VaultAgentGetOptions): Promise<unknown> {
     const field = options?.sdkOptions?.field;
     const refresh = options?.sdkOptions?.refresh ?? options?.forceFetch;
-    if (field) return getField(name, field, { ...this.clientOptions, refresh });
+    if (field) {
+      const suffix = fieldSuffix(field);
+      const secret = name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
+      return getField(secret, field, { ...this.clientOptions, refresh });
+    }
     return (await getSecret(name, { ...this.clientOptions, refresh })).data;
   }
 
   protected async _getMultiple(): Promise<Record<string, unknown>> {
     throw new Error("vault-lambda-agent serves declared secrets by name; use get(name)");
   }
+}
+
+function fieldSuffix(field: string): string {
+  return `?field=${field}`;
 }
