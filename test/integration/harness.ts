@@ -33,6 +33,8 @@ export interface WorldOptions {
   databaseRole?: { default_ttl: string | number; max_ttl: string | number };
   awsLease?: { lease: string; lease_max: string };
   kv?: Record<string, Record<string, unknown>>;
+  /** Seed everything inside this Vault namespace (auth mount included). */
+  namespace?: string;
 }
 
 export class World {
@@ -58,6 +60,7 @@ export class World {
 
   seed(opts: WorldOptions): VaultSeed {
     return {
+      namespace: opts.namespace,
       authMounts: [
         {
           path: "aws",

@@ -137,6 +137,32 @@ describe("real clients in a handler", () => {
   });
 });
 
+describe("namespace", () => {
+  it("sends VAULT_NAMESPACE on every request, proxied ones included, replacing the caller's", async () => {
+    const w = await World.start({ namespace: "team1" });
+    try {
+      const seeded = w.vault.requestLog.length;
+      const fn = await w.lambda({ VAULT_NAMESPACE: "team1", VAULT_SECRET_PATH_CONFIG: "secret/data/app/config" });
+      const init = await fn.start();
+      expect(init.ok, JSON.stringify(init.error)).toBe(true);
+      const [secret, proxied] = results(
+        await fn.invoke({ requests: [{ path: "/secrets/config" }, { path: "/v1/secret/data/app/config", headers: { "x-vault-namespace": "elsewhere" } }] }),
+      );
+      expect(secret!.json.data.api_key).toBe("kv-api-key-7f3a9c");
+      expect(proxied!.status).toBe(200);
+      expect(proxied!.json.data.data.api_key).toBe("kv-api-key-7f3a9c");
+      await fn.shutdown();
+      const ours = w.vault.requestLog.slice(seeded);
+      // login, the read, the proxied read, and the revocation at shutdown
+      expect(ours.map((r) => r.path)).toEqual(expect.arrayContaining(["auth/aws/login", "secret/data/app/config", "auth/token/revoke-self"]));
+      for (const r of ours) expect(r.namespace, r.path).toBe("team1");
+      w.leakScan();
+    } finally {
+      await w.close();
+    }
+  });
+});
+
 describe("caller-token guard", () => {
   it("403 without or with a wrong token, 400 for a forwarded request, /health open and secret-free", async () => {
     const fn = await world.lambda({ VAULT_SECRET_PATH_DB: "database/creds/app" });
