@@ -96,19 +96,16 @@ export class Agent {
   async init(deadline: number): Promise<Record<string, number>> {
     const t0 = Date.now();
     const timeline: Record<string, number> = {};
-    if (this.server) {
-      try {
-        await this.server.listen(this.config.port);
-      } catch (err) {
-        throw new InitError("Extension.ConfigInvalid", `VAULT_AGENT_PORT: cannot listen on 127.0.0.1:${this.config.port} (${describe(err)}); pick a free port`);
-      }
-      timeline.listenMs = Date.now() - t0;
+    // The listener is bound while the login is on the wire: both must be done before register,
+    // neither needs the other.
+    const listening = this.server?.listen(this.config.port).then(() => void (timeline.listenMs = Date.now() - t0));
+    // Transient failures are retried until the init budget runs out, not just VAULT_MAX_RETRIES times.
+    const [listened, login] = await Promise.allSettled([listening, this.tokens.login({ deadline, retries: 50 })]);
+    if (listened.status === "rejected") {
+      throw new InitError("Extension.ConfigInvalid", `VAULT_AGENT_PORT: cannot listen on 127.0.0.1:${this.config.port} (${describe(listened.reason)}); pick a free port`);
     }
-
-    try {
-      // Transient failures are retried until the init budget runs out, not just VAULT_MAX_RETRIES times.
-      await this.tokens.login({ deadline, retries: 50 });
-    } catch (err) {
+    if (login.status === "rejected") {
+      const err = login.reason as unknown;
       if (err instanceof LoginError) throw new InitError(`Extension.${err.kind}`, err.message);
       throw new InitError("Extension.VaultUnreachable", `login to Vault at ${this.config.vaultAddr} failed: ${describe(err)}`);
     }

@@ -4,7 +4,7 @@
  * abort them before it calls `event/next` (a request frozen mid-flight is lost).
  */
 import http from "node:http";
-import https from "node:https";
+import type https from "node:https";
 import fs from "node:fs";
 import path from "node:path";
 import type { TlsConfig } from "../config.ts";
@@ -107,15 +107,14 @@ const STALE_SOCKET_MS = 4_000;
 
 export class VaultClient {
   private readonly base: URL;
-  private readonly transport: typeof http | typeof https;
-  private agent: http.Agent;
+  /** `node:https` (and with it `tls`) is loaded only for an https address: ~5 ms of every cold start otherwise. */
+  private transport: Promise<typeof http | typeof https> | undefined;
+  private agent: http.Agent | undefined;
   private lastActivity = Date.now();
   private readonly inflight = new Set<{ controller: AbortController; done: Promise<unknown> }>();
 
   constructor(private readonly opts: VaultClientOptions) {
     this.base = new URL(opts.vaultAddr.replace(/\/+$/, "") + "/");
-    this.transport = this.base.protocol === "https:" ? https : http;
-    this.agent = this.makeAgent();
   }
 
   get address(): string {
@@ -192,7 +191,8 @@ export class VaultClient {
 
   /** Closes idle keep-alive sockets (shutdown, and before a freeze-length gap). */
   close(): void {
-    this.agent.destroy();
+    this.agent?.destroy();
+    this.agent = undefined;
   }
 
   private backoff(attempt: number): number {
@@ -203,14 +203,17 @@ export class VaultClient {
     return ceiling / 2 + Math.random() * (ceiling / 2);
   }
 
-  private attempt(req: VaultRequest): Promise<RawResponse> {
+  private async attempt(req: VaultRequest): Promise<RawResponse> {
+    this.transport ??= this.base.protocol === "https:" ? import("node:https").then((m) => m.default) : Promise.resolve(http);
+    const transport = await this.transport;
     const now = Date.now();
-    if (now - this.lastActivity > STALE_SOCKET_MS) {
+    if (this.agent && now - this.lastActivity > STALE_SOCKET_MS) {
       // After a freeze, pooled sockets are likely dead on the server side; start clean rather than
       // lose an attempt to ECONNRESET.
       this.agent.destroy();
-      this.agent = this.makeAgent();
+      this.agent = undefined;
     }
+    const agent = (this.agent ??= this.makeAgent(transport));
     this.lastActivity = now;
 
     const timeout = Math.max(1, Math.min(this.opts.timeoutMs, req.deadline !== undefined ? req.deadline - now : Infinity));
@@ -237,9 +240,9 @@ export class VaultClient {
         reject(new VaultError(kind, req.method, req.path, undefined, detail ? [detail] : []));
       };
       const timer = setTimeout(() => fail("timeout", ""), timeout);
-      const clientReq = this.transport.request(
+      const clientReq = transport.request(
         url,
-        { method: req.method, headers, agent: this.agent, signal: controller.signal },
+        { method: req.method, headers, agent, signal: controller.signal },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
@@ -273,11 +276,11 @@ export class VaultClient {
     });
   }
 
-  private makeAgent(): http.Agent {
+  private makeAgent(transport: typeof http | typeof https): http.Agent {
     const t = this.opts.tls;
     const common = { keepAlive: true, maxSockets: 32, maxFreeSockets: 8 };
-    if (this.transport === http) return new http.Agent(common);
-    return new https.Agent({
+    if (transport === http) return new http.Agent(common);
+    return new (transport as typeof https).Agent({
       ...common,
       ca: loadCa(t),
       cert: t.clientCert ? fs.readFileSync(t.clientCert) : undefined,

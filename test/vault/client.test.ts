@@ -1,0 +1,156 @@
+/**
+ * The Vault HTTP client against small loopback servers: TLS from the VAULT_* settings, the retry
+ * policy (what is retried, what is not, within a deadline), timeouts, and draining before a freeze.
+ */
+import fs from "node:fs";
+import http from "node:http";
+import https from "node:https";
+import path from "node:path";
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { VaultClient, VaultError } from "../../src/vault/client.ts";
+
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures");
+const cert = path.join(fixtures, "test-vault.crt");
+const key = path.join(fixtures, "test-vault.key");
+const servers: Array<http.Server> = [];
+
+afterEach(async () => {
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections();
+    await new Promise((r) => s.close(r));
+  }
+});
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+async function serve(handler: Handler, tls = false): Promise<string> {
+  const server = tls ? https.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, handler) : http.createServer(handler);
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return `${tls ? "https" : "http"}://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function client(vaultAddr: string, opts: Partial<ConstructorParameters<typeof VaultClient>[0]> = {}): VaultClient {
+  return new VaultClient({ vaultAddr, timeoutMs: 2_000, maxRetries: 2, tls: { skipVerify: false }, backoffBaseMs: 5, backoffMaxMs: 20, ...opts });
+}
+
+const ok: Handler = (req, res) => {
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(JSON.stringify({ data: { path: req.url, token: req.headers["x-vault-token"] ?? null, ns: req.headers["x-vault-namespace"] ?? null } }));
+};
+
+describe("TLS", () => {
+  it("trusts VAULT_CACERT and checks the certificate", async () => {
+    const addr = await serve(ok, true);
+    const trusted = client(addr, { tls: { skipVerify: false, caCert: cert } });
+    const res = await trusted.request<{ data: { path: string } }>({ method: "GET", path: "secret/data/x" });
+    expect(res.json?.data.path).toBe("/v1/secret/data/x");
+    trusted.close();
+    const untrusted = client(addr, { maxRetries: 0 });
+    await expect(untrusted.request({ method: "GET", path: "x" })).rejects.toMatchObject({ kind: "connection" });
+    untrusted.close();
+  });
+
+  it("trusts a VAULT_CAPATH directory, and VAULT_SKIP_VERIFY skips the check", async () => {
+    const addr = await serve(ok, true);
+    const viaDir = client(addr, { tls: { skipVerify: false, caPath: fixtures } });
+    expect((await viaDir.request({ method: "GET", path: "x" })).status).toBe(200);
+    viaDir.close();
+    const skip = client(addr, { tls: { skipVerify: true } });
+    expect((await skip.request({ method: "GET", path: "x" })).status).toBe(200);
+    skip.close();
+  });
+
+  it("checks the name given by VAULT_TLS_SERVER_NAME", async () => {
+    const addr = await serve(ok, true);
+    const good = client(addr, { tls: { skipVerify: false, caCert: cert, serverName: "vault.test" } });
+    expect((await good.request({ method: "GET", path: "x" })).status).toBe(200);
+    good.close();
+    const bad = client(addr, { maxRetries: 0, tls: { skipVerify: false, caCert: cert, serverName: "other.test" } });
+    await expect(bad.request({ method: "GET", path: "x" })).rejects.toMatchObject({ kind: "connection" });
+    bad.close();
+  });
+});
+
+describe("requests", () => {
+  it("keeps a path prefix of the address, sends the token, the namespace and X-Vault-Request", async () => {
+    let seen: http.IncomingHttpHeaders = {};
+    const addr = await serve((req, res) => {
+      seen = req.headers;
+      ok(req, res);
+    });
+    const c = client(`${addr}/prefix/`, { namespace: "team1" });
+    const res = await c.request<{ data: { path: string } }>({ method: "GET", path: "auth/token/lookup-self", token: "hvs.example" });
+    expect(res.json?.data.path).toBe("/prefix/v1/auth/token/lookup-self");
+    expect(seen["x-vault-token"]).toBe("hvs.example");
+    expect(seen["x-vault-namespace"]).toBe("team1");
+    expect(seen["x-vault-request"]).toBe("true");
+    c.close();
+  });
+
+  it("retries 412, 429 and 5xx (not 501), up to VAULT_MAX_RETRIES, and not 4xx", async () => {
+    for (const [status, expectedCalls] of [[503, 3], [429, 3], [412, 3], [500, 3], [501, 1], [400, 1], [403, 1]] as const) {
+      let calls = 0;
+      const addr = await serve((_req, res) => {
+        calls++;
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(JSON.stringify({ errors: [`status ${status}`] }));
+      });
+      const c = client(addr);
+      const err = (await c.request({ method: "GET", path: "x" }).catch((e) => e)) as VaultError;
+      expect(err).toBeInstanceOf(VaultError);
+      expect(err.status).toBe(status);
+      expect(err.reason).toBe(`status ${status}`);
+      expect(calls, `status ${status}`).toBe(expectedCalls);
+      c.close();
+    }
+  });
+
+  it("recovers when a retry succeeds, and retries a refused connection", async () => {
+    let calls = 0;
+    const addr = await serve((req, res) => {
+      if (++calls < 3) {
+        res.writeHead(503, { "content-type": "application/json" });
+        return void res.end(JSON.stringify({ errors: ["Vault is sealed"] }));
+      }
+      ok(req, res);
+    });
+    const c = client(addr);
+    expect((await c.request({ method: "GET", path: "x" })).status).toBe(200);
+    expect(calls).toBe(3);
+    c.close();
+    const refused = client("http://127.0.0.1:1");
+    await expect(refused.request({ method: "GET", path: "x" })).rejects.toMatchObject({ kind: "connection", transient: true });
+    refused.close();
+  });
+
+  it("times out an attempt after VAULT_CLIENT_TIMEOUT and stops retrying at the deadline", async () => {
+    const addr = await serve(() => undefined); // never answers
+    const c = client(addr, { timeoutMs: 150, maxRetries: 10 });
+    const started = Date.now();
+    const err = (await c.request({ method: "GET", path: "x", deadline: Date.now() + 500 }).catch((e) => e)) as VaultError;
+    expect(err.kind).toBe("timeout");
+    expect(Date.now() - started).toBeLessThan(900);
+    expect(err.message).toBe("Vault did not answer GET x in time");
+    c.close();
+  });
+
+  it("drain waits for requests in flight, then abandons what is left", async () => {
+    const addr = await serve((req, res) => {
+      if (req.url?.endsWith("fast")) setTimeout(() => ok(req, res), 50);
+    });
+    const c = client(addr, { maxRetries: 0 });
+    const fast = c.request({ method: "GET", path: "fast" });
+    const stuck = c.request({ method: "GET", path: "stuck" }).catch((e) => e);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(c.inflightCount).toBe(2);
+    const abandoned = await c.drain(300);
+    expect((await fast).status).toBe(200);
+    expect(abandoned).toBe(1);
+    expect(((await stuck) as VaultError).kind).toBe("aborted");
+    expect(c.inflightCount).toBe(0);
+    c.close();
+  });
+});
