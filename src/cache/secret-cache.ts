@@ -144,6 +144,17 @@ export class SecretCache {
   }
 
   /**
+   * The held value when it can be served as it is, decided without allocating (the hot path): read
+   * under the current token, before its refresh point and before its token's grace period (what
+   * `actionFor` calls "keep").
+   */
+  fresh(key: string, now = Date.now()): SecretRecord | undefined {
+    const held = this.entries.get(key)?.value;
+    if (!held || held.token !== this.opts.tokens.current || held.token.dead) return undefined;
+    return now < held.lease.refreshAt && now < held.token.lease.expiresAt - held.lease.graceMs ? held : undefined;
+  }
+
+  /**
    * For a handler's request: the held value when it is fresh; otherwise start (or join) the
    * refresh and wait for it, up to `waitMs`; when that fails, the held value if it is still valid
    * (STALE), else the error.
@@ -152,6 +163,7 @@ export class SecretCache {
     const entry = this.mustGet(key);
     const held = entry.value;
     const now = Date.now();
+    if (!opts.force && this.fresh(key, now)) return { record: held!, status: "HIT" };
     if (held && !opts.force && usable(this.effectiveLease(held), now)) {
       const action = this.actionFor(key, now);
       if (action === "keep") return { record: held, status: "HIT" };

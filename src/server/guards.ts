@@ -4,7 +4,6 @@
  * environment's session token. Pure functions over headers and strings.
  */
 import crypto from "node:crypto";
-import type { IncomingHttpHeaders } from "node:http";
 
 export interface Rejection {
   status: 400 | 403 | 414;
@@ -16,12 +15,22 @@ export const MAX_URL_BYTES = 8 * 1024;
 /** Header names that may carry the caller token (lower-case). */
 const TOKEN_HEADERS = ["x-vault-token", "x-aws-parameters-secrets-token", "authorization"] as const;
 
+/** Targets made only of characters that need no decoding and cannot form a dot segment. */
+const PLAIN_TARGET = /^\/(?:[A-Za-z0-9_~-]+\/)*[A-Za-z0-9_~-]*(?:\?[A-Za-z0-9_=&~-]*)?$/;
+/** Shared by every plain target without a query; read, never written. */
+const EMPTY_QUERY = new URLSearchParams();
+
 /**
  * The request-target: origin-form, at most 8 KiB, valid percent-encoding, no NUL, no `.` or `..`
- * segment (raw or encoded), no backslash. Returns the decoded path segments' joined path on success.
+ * segment (raw or encoded), no backslash. Returns the decoded path and the query.
  */
 export function checkTarget(rawUrl: string | undefined): Rejection | { pathname: string; search: URLSearchParams } {
   const url = rawUrl ?? "";
+  // The hot path (`/secrets/db`, `?field=password`): nothing to decode, nothing to check.
+  if (url.length <= 1024 && PLAIN_TARGET.test(url)) {
+    const q = url.indexOf("?");
+    return q < 0 ? { pathname: url, search: EMPTY_QUERY } : { pathname: url.slice(0, q), search: new URLSearchParams(url.slice(q + 1)) };
+  }
   if (Buffer.byteLength(url) > MAX_URL_BYTES) return { status: 414, message: `request URL longer than ${MAX_URL_BYTES} bytes` };
   if (!url.startsWith("/")) return { status: 400, message: "request target must be a path starting with /" };
   const q = url.indexOf("?");
@@ -55,43 +64,74 @@ export function checkTarget(rawUrl: string | undefined): Rejection | { pathname:
   return { pathname: decoded.join("/"), search };
 }
 
-/** A relayed request (SSRF through a proxy in the function) is refused outright. */
-export function checkForwarding(headers: IncomingHttpHeaders): Rejection | undefined {
-  if (headers["x-forwarded-for"] !== undefined || headers["forwarded"] !== undefined) {
-    return { status: 400, message: "forwarded requests are refused (X-Forwarded-For or Forwarded header present)" };
-  }
-  return undefined;
+/** What the checks and the routes need from a request's headers, read in one pass. */
+export interface HeaderScan {
+  /** X-Forwarded-For or Forwarded present: a relayed request (SSRF through a proxy in the function). */
+  forwarded: boolean;
+  /** The caller token, or the 400 for a repeated or conflicting token header. */
+  token: Rejection | { token: string | undefined };
+  /** Content-Length or Transfer-Encoding present: a body follows (RFC 9112 6.3). */
+  hasBody: boolean;
+  /** Cache-Control: no-cache, which forces a fresh read. */
+  noCache: boolean;
 }
 
 /**
- * Extracts the caller token from the raw header list. The same header twice, or two token headers
- * that disagree, is a 400: one of them is not what the caller meant. Returns `undefined` for none.
+ * Reads `rawHeaders` once, without building Node's `req.headers` object (the hot path never needs
+ * it). Header names are compared by length first, so most are never lower-cased.
  */
-export function callerToken(rawHeaders: string[]): Rejection | { token: string | undefined } {
-  const seen = new Map<string, string>();
+export function scanHeaders(rawHeaders: string[]): HeaderScan {
+  let forwarded = false;
+  let hasBody = false;
+  let noCache = false;
+  let token: string | undefined;
+  let seen = 0; // bit per TOKEN_HEADERS entry
+  let conflict: Rejection | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = (rawHeaders[i] ?? "").toLowerCase();
-    if (!(TOKEN_HEADERS as readonly string[]).includes(name)) continue;
-    if (seen.has(name)) return { status: 400, message: `header ${name} given more than once` };
-    let value = (rawHeaders[i + 1] ?? "").trim();
-    if (name === "authorization") value = value.replace(/^Bearer\s+/i, "");
-    seen.set(name, value);
+    const raw = rawHeaders[i]!;
+    const n = raw.length;
+    if (n !== 9 && n !== 13 && n !== 14 && n !== 15 && n !== 17 && n !== 30) continue;
+    const name = raw.toLowerCase();
+    const value = rawHeaders[i + 1]!;
+    if (name === "x-forwarded-for" || name === "forwarded") forwarded = true;
+    else if (name === "content-length" || name === "transfer-encoding") hasBody = true;
+    else if (name === "cache-control") noCache ||= /\bno-cache\b/i.test(value);
+    else {
+      const index = (TOKEN_HEADERS as readonly string[]).indexOf(name);
+      if (index < 0 || conflict) continue;
+      if (seen & (1 << index)) {
+        conflict = { status: 400, message: `header ${name} given more than once` };
+        continue;
+      }
+      seen |= 1 << index;
+      let v = value.trim();
+      if (index === 2 && /^bearer\s/i.test(v)) v = v.slice(6).trimStart();
+      if (token === undefined) token = v;
+      else if (token !== v) conflict = { status: 400, message: `caller token headers disagree (${TOKEN_HEADERS.filter((_, b) => seen & (1 << b)).join(", ")})` };
+    }
   }
-  const values = new Set(seen.values());
-  if (values.size > 1) return { status: 400, message: `caller token headers disagree (${[...seen.keys()].join(", ")})` };
-  const [token] = values;
-  return { token: token === undefined || token === "" ? undefined : token };
+  return { forwarded, hasBody, noCache, token: conflict ?? { token: token === "" ? undefined : token } };
 }
 
-/** Constant-time comparison: hash both sides so lengths leak nothing either. */
-export function tokensEqual(given: string, expected: string): boolean {
-  const a = crypto.createHash("sha256").update(given).digest();
-  const b = crypto.createHash("sha256").update(expected).digest();
-  return crypto.timingSafeEqual(a, b);
+export const FORWARDED_REJECTION: Rejection = { status: 400, message: "forwarded requests are refused (X-Forwarded-For or Forwarded header present)" };
+
+/** The caller token from the raw header list (see `scanHeaders`). */
+export function callerToken(rawHeaders: string[]): Rejection | { token: string | undefined } {
+  return scanHeaders(rawHeaders).token;
 }
 
-export function checkCallerToken(rawHeaders: string[], expected: string | undefined, required: boolean): Rejection | undefined {
-  const found = callerToken(rawHeaders);
+/**
+ * Constant-time comparison of the caller token with the expected one. The length is not secret
+ * (session tokens vary in length and travel in every request), so a length mismatch answers at once.
+ */
+export function tokensEqual(given: string, expected: string | Buffer): boolean {
+  const a = Buffer.from(given);
+  const b = typeof expected === "string" ? Buffer.from(expected) : expected;
+  return a.length === b.length && crypto.timingSafeEqual(a, b);
+}
+
+/** The token check of DESIGN 4.1 on an already scanned token (see `scanHeaders`). */
+export function checkToken(found: HeaderScan["token"], expected: string | Buffer | undefined, required: boolean): Rejection | undefined {
   if ("status" in found) return found;
   if (!required) return undefined;
   if (found.token === undefined) {
@@ -101,6 +141,10 @@ export function checkCallerToken(rawHeaders: string[], expected: string | undefi
     return { status: 403, message: "wrong caller token: it must equal this environment's AWS_SESSION_TOKEN" };
   }
   return undefined;
+}
+
+export function checkCallerToken(rawHeaders: string[], expected: string | Buffer | undefined, required: boolean): Rejection | undefined {
+  return checkToken(callerToken(rawHeaders), expected, required);
 }
 
 /** Names of declared secrets in URLs. */

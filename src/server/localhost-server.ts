@@ -7,10 +7,10 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config, DeclaredSecret } from "../config.ts";
 import type { Logger } from "../log.ts";
-import type { CacheAnswer, SecretCache } from "../cache/secret-cache.ts";
+import type { CacheAnswer, SecretCache, SecretRecord } from "../cache/secret-cache.ts";
 import type { TokenManager } from "../vault/token.ts";
-import { secondsLeft } from "../lease/policy.ts";
-import { checkCallerToken, checkForwarding, checkTarget, SECRET_NAME } from "./guards.ts";
+import { secondsLeft, type Lease } from "../lease/policy.ts";
+import { checkTarget, checkToken, FORWARDED_REJECTION, scanHeaders, SECRET_NAME } from "./guards.ts";
 import { cacheHeaders, renderAwsCredentials, renderSecret, sendError, sendJson, sendVaultFailure } from "./responses.ts";
 import type { VaultProxy } from "./proxy.ts";
 
@@ -35,8 +35,11 @@ export interface ServerDeps {
 export class LocalhostServer {
   private readonly server: http.Server;
   private inFlight = 0;
+  private readonly expectedToken: Buffer | undefined;
+  private readonly rendered = new WeakMap<SecretRecord, { lease: Lease; tokenLease: Lease; left: number; dead: boolean; body: string; bytes: number }>();
 
   constructor(private readonly deps: ServerDeps) {
+    this.expectedToken = deps.config.callerToken === undefined ? undefined : Buffer.from(deps.config.callerToken);
     this.server = http.createServer(
       {
         maxHeaderSize: MAX_HEADER_BYTES,
@@ -46,13 +49,22 @@ export class LocalhostServer {
         connectionsCheckingInterval: 1_000,
       },
       (req, res) => {
-        this.inFlight++;
-        res.on("close", () => this.inFlight--);
-        this.handle(req, res).catch((err) => {
+        const fail = (err: unknown) => {
           deps.log.error("unexpected error serving a request", { error: err instanceof Error ? err.message : String(err) });
           if (!res.headersSent) sendError(res, 502, "internal error in vault-lambda-agent");
           else res.destroy();
-        });
+        };
+        try {
+          // Most requests are answered before this returns; only those that wait (on Vault, or on
+          // a body) come back as a promise, and those are what the in-flight limit counts.
+          const waiting = this.handle(req, res);
+          if (waiting) {
+            this.inFlight++;
+            waiting.then(undefined, fail).finally(() => this.inFlight--);
+          }
+        } catch (err) {
+          fail(err);
+        }
       },
     );
     this.server.keepAliveTimeout = KEEP_ALIVE_MS;
@@ -82,50 +94,58 @@ export class LocalhostServer {
     });
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> | undefined {
     const target = checkTarget(req.url);
     if ("status" in target) return this.reject(req, res, target.status, target.message);
-    const forwarding = checkForwarding(req.headers);
-    if (forwarding) return this.reject(req, res, forwarding.status, forwarding.message);
+    const scan = scanHeaders(req.rawHeaders);
+    if (scan.forwarded) return this.reject(req, res, FORWARDED_REJECTION.status, FORWARDED_REJECTION.message);
     const method = req.method ?? "GET";
     const { pathname, search } = target;
 
     if (pathname === "/health") {
       if (method !== "GET" && method !== "HEAD") return this.reject(req, res, 405, "use GET", { allow: "GET, HEAD" });
-      await drainBody(req);
+      if (scan.hasBody) return drainBody(req).then(() => this.health(res));
       return this.health(res);
     }
 
-    const tokenProblem = checkCallerToken(req.rawHeaders, this.deps.config.callerToken, this.deps.config.requireToken);
+    const tokenProblem = checkToken(scan.token, this.expectedToken, this.deps.config.requireToken);
     if (tokenProblem) return this.reject(req, res, tokenProblem.status, tokenProblem.message);
-    if (this.inFlight > MAX_IN_FLIGHT) return this.reject(req, res, 429, `too many requests in flight (more than ${MAX_IN_FLIGHT})`);
+    if (this.inFlight >= MAX_IN_FLIGHT) return this.reject(req, res, 429, `too many requests in flight (more than ${MAX_IN_FLIGHT})`);
     if (!this.deps.isReady()) return this.reject(req, res, 503, "vault-lambda-agent is not ready yet");
 
     const [, first, second, ...rest] = pathname.split("/");
     if (first === "secrets" || (first === "aws" && second === "credentials")) {
-      const name = first === "secrets" ? second : rest[0];
-      const extra = first === "secrets" ? rest : rest.slice(1);
+      const kind = first === "secrets" ? "secret" : "aws";
+      const name = kind === "secret" ? second : rest[0];
+      const extra = kind === "secret" ? rest : rest.slice(1);
       if (method !== "GET" && method !== "HEAD") return this.reject(req, res, 405, "use GET", { allow: "GET, HEAD" });
-      if (!(await drainBody(req))) return this.reject(req, res, 400, "a GET request must not carry a body");
       if (!name || extra.length > 0 || !SECRET_NAME.test(name)) return this.reject(req, res, 400, "secret names are letters, digits and _ only");
-      return first === "secrets" ? this.secret(req, res, name, search) : this.awsCredentials(req, res, name, search);
+      const force = scan.noCache || search.get("refresh") === "true";
+      if (!scan.hasBody) return this.serveSecret(req, res, kind, name, search, force);
+      return drainBody(req).then((empty) => (empty ? this.serveSecret(req, res, kind, name, search, force) : this.reject(req, res, 400, "a GET request must not carry a body")));
     }
-    if (first === "v1") {
-      const proxy = this.deps.proxy;
-      if (!proxy) return this.reject(req, res, 404, "the Vault proxy is off in this run mode (VAULT_RUN_MODE)");
-      const body = await readBody(req, MAX_BODY_BYTES);
-      if (body === "too-large") return this.reject(req, res, 413, `request body larger than ${MAX_BODY_BYTES} bytes`);
-      if ((method === "GET" || method === "HEAD") && body.length > 0) return this.reject(req, res, 400, "a GET request must not carry a body");
-      // Forward the target as the caller encoded it (checked above), not re-encoded.
-      const logical = (req.url ?? "").slice("/v1/".length);
-      if (!logical || logical.startsWith("?")) return this.reject(req, res, 404, "no Vault path given after /v1/");
-      return proxy.handle(method, logical, req.headers, body.length ? body : undefined, res);
-    }
-    await drainBody(req);
+    if (first === "v1") return this.proxy(req, res, method);
+    if (scan.hasBody) return drainBody(req).then(() => this.notFound(req, res, pathname));
+    return this.notFound(req, res, pathname);
+  }
+
+  private notFound(req: http.IncomingMessage, res: http.ServerResponse, pathname: string): undefined {
     return this.reject(req, res, 404, `no route ${pathname}: use /secrets/<name>, /aws/credentials/<name>, /v1/<vault path> or /health`);
   }
 
-  private health(res: http.ServerResponse): void {
+  private async proxy(req: http.IncomingMessage, res: http.ServerResponse, method: string): Promise<void> {
+    const proxy = this.deps.proxy;
+    if (!proxy) return void this.reject(req, res, 404, "the Vault proxy is off in this run mode (VAULT_RUN_MODE)");
+    const body = await readBody(req, MAX_BODY_BYTES);
+    if (body === "too-large") return void this.reject(req, res, 413, `request body larger than ${MAX_BODY_BYTES} bytes`);
+    if ((method === "GET" || method === "HEAD") && body.length > 0) return void this.reject(req, res, 400, "a GET request must not carry a body");
+    // Forward the target as the caller encoded it (checked above), not re-encoded.
+    const logical = (req.url ?? "").slice("/v1/".length);
+    if (!logical || logical.startsWith("?")) return void this.reject(req, res, 404, "no Vault path given after /v1/");
+    return proxy.handle(method, logical, req.headers, body.length ? body : undefined, res);
+  }
+
+  private health(res: http.ServerResponse): undefined {
     const now = Date.now();
     const token = this.deps.tokens.current;
     const ready = this.deps.isReady();
@@ -139,57 +159,72 @@ export class LocalhostServer {
   }
 
   /**
-   * The shared part of `/secrets` and `/aws/credentials`: query check, declared-name lookup, the
-   * cache read; answers the failure itself and returns undefined when there is nothing to render.
+   * `/secrets/<name>` and `/aws/credentials/<name>`: a fresh held value is answered at once;
+   * anything else waits for the cache (refresh, stale-if-error, or Vault's failure).
    */
-  private async read(
+  private serveSecret(
     req: http.IncomingMessage,
     res: http.ServerResponse,
+    kind: "secret" | "aws",
     name: string,
     search: URLSearchParams,
-    allowed: readonly string[],
-  ): Promise<{ secret: DeclaredSecret; answer: CacheAnswer } | undefined> {
+    force: boolean,
+  ): Promise<void> | undefined {
     for (const k of search.keys()) {
-      if (!allowed.includes(k)) return void this.reject(req, res, 400, `unknown query parameter "${k}" (use ${allowed.join(" or ")})`);
+      if (k !== "refresh" && (k !== "field" || kind !== "secret")) {
+        return this.reject(req, res, 400, `unknown query parameter "${k}" (use ${kind === "secret" ? "field or refresh" : "refresh"})`);
+      }
     }
     const secret = this.deps.secrets.get(name.toLowerCase());
     if (!secret) return void sendError(res, 404, `no secret named "${name}" is declared (declare it with VAULT_SECRET_PATH_${name.toUpperCase()})`);
-    const force = search.get("refresh") === "true" || /\bno-cache\b/i.test(req.headers["cache-control"] ?? "");
-    try {
-      return { secret, answer: await this.deps.cache.get(secret.key, { force }) };
-    } catch (err) {
-      return void sendVaultFailure(res, `secret ${secret.name} (${secret.path})`, err);
-    }
+    const fresh = force ? undefined : this.deps.cache.fresh(secret.key);
+    if (fresh) return this.respond(res, kind, secret, { record: fresh, status: "HIT" }, search);
+    return this.deps.cache.get(secret.key, { force }).then(
+      (answer) => this.respond(res, kind, secret, answer, search),
+      (err) => sendVaultFailure(res, `secret ${secret.name} (${secret.path})`, err),
+    );
   }
 
-  private async secret(req: http.IncomingMessage, res: http.ServerResponse, name: string, search: URLSearchParams): Promise<void> {
-    const found = await this.read(req, res, name, search, ["field", "refresh"]);
-    if (!found) return;
-    const { secret, answer } = found;
+  private respond(res: http.ServerResponse, kind: "secret" | "aws", secret: DeclaredSecret, answer: CacheAnswer, search: URLSearchParams): undefined {
     const { record, status } = answer;
     const headers = cacheHeaders(status, record);
+    if (kind === "aws") {
+      const creds = renderAwsCredentials(record, this.deps.cache.effectiveLease(record), this.deps.config.staticSecretTtlMs || 300_000);
+      if (!creds) return void sendError(res, 400, `secret ${secret.name} (${secret.path}) does not hold AWS credentials (access_key and secret_key)`);
+      return void sendJson(res, 200, creds, headers);
+    }
     const field = search.get("field");
     if (field !== null) {
-      if (!Object.prototype.hasOwnProperty.call(record.data, field)) return sendError(res, 404, `secret ${secret.name} has no field "${field}"`, headers);
+      if (!Object.prototype.hasOwnProperty.call(record.data, field)) return void sendError(res, 404, `secret ${secret.name} has no field "${field}"`, headers);
       const value = record.data[field];
       const text = typeof value === "string" ? value : JSON.stringify(value);
       res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "content-length": String(Buffer.byteLength(text)), "cache-control": "no-store", ...headers });
       return void res.end(text);
     }
-    sendJson(res, 200, renderSecret(secret, record, this.deps.cache.effectiveLease(record)), headers);
+    const { body, bytes } = this.renderedBody(secret, record);
+    res.writeHead(200, { "content-type": "application/json", "content-length": bytes, "cache-control": "no-store", ...headers });
+    // A string, not a Buffer: Node then sends head and body in one write instead of a writev.
+    res.end(body);
   }
 
-  private async awsCredentials(req: http.IncomingMessage, res: http.ServerResponse, name: string, search: URLSearchParams): Promise<void> {
-    const found = await this.read(req, res, name, search, ["refresh"]);
-    if (!found) return;
-    const { secret, answer } = found;
-    const { record, status } = answer;
-    const creds = renderAwsCredentials(record, this.deps.cache.effectiveLease(record), this.deps.config.staticSecretTtlMs || 300_000);
-    if (!creds) return sendError(res, 400, `secret ${secret.name} (${secret.path}) does not hold AWS credentials (access_key and secret_key)`);
-    sendJson(res, 200, creds, cacheHeaders(status, record));
+  /**
+   * The JSON of `/secrets/<name>` changes only when the lease does or, since `lease_duration` is the
+   * time left, once a second: rendered once per record and second, not once per request.
+   */
+  private renderedBody(secret: DeclaredSecret, record: SecretRecord): { body: string; bytes: number } {
+    const now = Date.now();
+    const token = record.token;
+    const end = token.dead ? 0 : Math.min(record.lease.expiresAt, token.lease.expiresAt);
+    const left = Number.isFinite(end) ? Math.floor((end - now) / 1000) : -1;
+    const memo = this.rendered.get(record);
+    if (memo && memo.lease === record.lease && memo.tokenLease === token.lease && memo.left === left && memo.dead === token.dead) return memo;
+    const body = JSON.stringify(renderSecret(secret, record, this.deps.cache.effectiveLease(record), now));
+    const rendered = { lease: record.lease, tokenLease: token.lease, left, dead: token.dead, body, bytes: Buffer.byteLength(body) };
+    this.rendered.set(record, rendered);
+    return rendered;
   }
 
-  private reject(req: http.IncomingMessage, res: http.ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  private reject(req: http.IncomingMessage, res: http.ServerResponse, status: number, message: string, headers: Record<string, string> = {}): undefined {
     this.deps.log.debug("refused a request", { status, reason: message, method: req.method });
     // Whatever the client still sends is not read: close rather than parse it.
     if (!req.complete) headers.connection = "close";
@@ -222,7 +257,6 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | "t
 
 /** Consumes a body that must be empty; false when there was one. */
 async function drainBody(req: http.IncomingMessage): Promise<boolean> {
-  if (req.complete) return true;
   const body = await readBody(req, 1024);
   return body !== "too-large" && body.length === 0;
 }
