@@ -13,6 +13,7 @@ import { build, type Metafile } from "esbuild";
 import { makeResult } from "./stats.ts";
 import type { BenchOptions, BenchResult } from "./types.ts";
 import { BUNDLE, FIXTURES, LAYER_DIR, ROOT } from "./world.ts";
+import { EXTENSION_BUILD_OPTIONS } from "../scripts/esbuild-options.mjs";
 
 const GROUP = "bundle";
 const KB = 1024;
@@ -20,19 +21,8 @@ const TARGET_BYTES = 150 * KB;
 const STS_CHUNK = path.join(LAYER_DIR, "vault-lambda-agent", "assume-role.mjs");
 const LAYER_ZIP = path.join(ROOT, "dist", "vault-lambda-agent-layer.zip");
 
-/** scripts/build.mjs's options for the extension bundle (kept in step by the size check below). */
-const BUILD_OPTIONS = {
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  mainFields: ["module", "main"],
-  minify: true,
-  legalComments: "none",
-  metafile: true,
-  logLevel: "silent",
-  write: false,
-} as const;
+/** Exactly the options of the shipped bundle, without writing it. */
+const BUILD_OPTIONS = { ...EXTENSION_BUILD_OPTIONS, logLevel: "silent", write: false } as const;
 
 interface Built {
   bytes: number;
@@ -44,7 +34,6 @@ async function bundleOf(entry: string, external: (p: string) => boolean = () => 
   try {
     const r = await build({
       ...BUILD_OPTIONS,
-      mainFields: [...BUILD_OPTIONS.mainFields],
       entryPoints: [entry],
       outdir,
       plugins: [{ name: "lazy-external", setup: (b) => b.onResolve({ filter: /.*/ }, (a) => (a.kind === "dynamic-import" && external(a.path) ? { path: a.path, external: true } : undefined)) }],

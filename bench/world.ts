@@ -5,7 +5,6 @@
  * (test/integration/harness.ts has the same world but imports vitest, so it cannot run here.)
  */
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,6 +12,8 @@ import { startSandbox, type Sandbox } from "../scripts/sandbox.ts";
 import type { StsIdentity } from "../test/peers/sts/server.ts";
 import { LambdaEmulator, type EmulatorOptions } from "../test/peers/lambda/emulator.ts";
 import { lambdaEnvironments } from "../test/peers/lambda/env.ts";
+import { freePort } from "../test/integration/harness.ts";
+export { freePort };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(here, "..");
@@ -150,16 +151,6 @@ export class BenchWorld {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export function layerBuilt(): boolean {
   return fs.existsSync(LAUNCHER) && fs.existsSync(BUNDLE);

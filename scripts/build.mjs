@@ -10,6 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import yazl from "yazl";
 import { execFileSync } from "node:child_process";
+import { EXTENSION_BUILD_OPTIONS } from "./esbuild-options.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -42,19 +43,7 @@ exec node "$bundle" "$@"
 for (const p of [path.join("extensions", NAME), NAME]) fs.rmSync(path.join(layerDir, p), { recursive: true, force: true });
 fs.mkdirSync(path.join(layerDir, "extensions"), { recursive: true });
 
-const common = {
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  // Module-first resolution: the AWS packages' ESM builds tree-shake to a fraction of their CJS ones.
-  mainFields: ["module", "main"],
-  minify: true,
-  legalComments: "none",
-  banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
-  metafile: true,
-  logLevel: "warning",
-};
+const common = EXTENSION_BUILD_OPTIONS;
 
 // The AssumeRole module (and with it @aws-sdk/client-sts) is a separate bundle that the extension
 // imports only when VAULT_ASSUMED_ROLE_ARN is set. Not esbuild's code splitting: shared chunks would
