@@ -131,4 +131,27 @@ describe("status codes", () => {
     expect(r.status).toBe(403);
     expect(world.vault.logins.length).toBe(logins);
   });
+
+  it("survives 300 malformed requests (seeded): a 4xx or a closed connection each, never a 5xx, and keeps serving", async () => {
+    let seed = 0x5eed;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const pick = <T>(xs: readonly T[]): T => xs[rand(xs.length)]!;
+    const methods = ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "BREW", "G ET", ""];
+    const pieces = ["secrets", "db", "v1", "aws", "credentials", "..", ".", "%2e%2e", "%", "%zz", "%00", "%2f", "\\", "a".repeat(50), "é", "\u0000", "?", "&", "=", "#"];
+    const headerJunk = ["X-Vault-Token: a", "X-Vault-Token: b", "Content-Length: 5", "Content-Length: -1", "Transfer-Encoding: chunked", "Forwarded: for=1", ": nope", "Bad Header: x", "X\u0000Y: z", "Authorization: Bearer"];
+    const statuses: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const target = "/" + Array.from({ length: 1 + rand(4) }, () => pick(pieces)).join(pick(["/", "", "?", "/"]));
+      const headers = Array.from({ length: rand(3) }, () => pick(headerJunk));
+      if (rand(2)) headers.push(`X-Vault-Token: ${world.sessionToken}`);
+      const req = `${pick(methods)} ${target} HTTP/1.1\r\nHost: x\r\n${headers.map((h) => h + "\r\n").join("")}Connection: close\r\n\r\n`;
+      statuses.push(await raw(req, 2_000));
+    }
+    const codes = statuses.map((s) => (s.startsWith("HTTP/1.1 ") ? Number(s.slice(9, 12)) : s));
+    const serverErrors = codes.filter((c) => typeof c === "number" && c >= 500);
+    expect(serverErrors).toEqual([]);
+    expect(codes.filter((c) => typeof c === "number" && c >= 400 && c < 500).length).toBeGreaterThan(150);
+    expect((await call("/health", { token: false })).status).toBe(200);
+    expect((await call("/secrets/db")).status).toBe(200);
+  }, 30_000);
 });
