@@ -10,10 +10,10 @@
  */
 import { LoadGenerator, type LoadResult } from "./load.ts";
 import { cpuMs, pinning } from "./proc.ts";
-import { get, sameBytes, startBare, startExtension, type ServerUnderTest } from "./servers.ts";
+import { startExtensionAndBare, type ServerUnderTest } from "./servers.ts";
 import { makeResult, median, round } from "./stats.ts";
 import type { BenchOptions, BenchResult } from "./types.ts";
-import { BenchWorld, DB_PATH } from "./world.ts";
+import { BenchWorld } from "./world.ts";
 
 const GROUP = "hot-path";
 const THROUGHPUT_TARGET = 0.85;
@@ -29,15 +29,7 @@ export async function hotPath(opts: BenchOptions): Promise<BenchResult[]> {
   const servers: ServerUnderTest[] = [];
   let load: LoadGenerator | undefined;
   try {
-    const ours = await startExtension(world, { db: DB_PATH }, pin?.server);
-    servers.push(ours);
-    const headers = { "x-vault-token": world.sessionToken };
-    const oursAnswer = await get(`${ours.url}/secrets/db`, headers);
-    if (oursAnswer.status !== 200) throw new Error(`GET /secrets/db answered ${oursAnswer.status}: ${oursAnswer.body}`);
-    const bare = await startBare(oursAnswer, pin?.server);
-    servers.push(bare);
-    const bareAnswer = await get(`${bare.url}/secrets/db`, headers);
-    const identical = sameBytes(oursAnswer, bareAnswer);
+    const { ours, bare, headers, answer: oursAnswer, identical } = await startExtensionAndBare(world, pin?.server, servers);
 
     load = LoadGenerator.start(pin?.load);
     const targets = { bare: `${bare.url}/secrets/db`, ours: `${ours.url}/secrets/db` } as const;

@@ -11,7 +11,7 @@ import path from "node:path";
 import { newSnapshot, summarizeSnapshot, type HeapSummary } from "./heap.ts";
 import { LoadGenerator } from "./load.ts";
 import { pinning, rssMb, sleep } from "./proc.ts";
-import { get, startBare, startExtension, type ServerUnderTest } from "./servers.ts";
+import { get, startExtension, startExtensionAndBare, type ServerUnderTest } from "./servers.ts";
 import { makeResult, round } from "./stats.ts";
 import type { BenchOptions, BenchResult } from "./types.ts";
 import { BenchWorld, DB_PATH } from "./world.ts";
@@ -85,14 +85,7 @@ export async function memory(opts: BenchOptions): Promise<BenchResult[]> {
   const servers: ServerUnderTest[] = [];
   let load: LoadGenerator | undefined;
   try {
-    const ours = await startExtension(world, { db: DB_PATH }, pin?.server);
-    servers.push(ours);
-    const headers = { "x-vault-token": world.sessionToken };
-    const answer = await get(`${ours.url}/secrets/db`, headers);
-    if (answer.status !== 200) throw new Error(`GET /secrets/db answered ${answer.status}: ${answer.body}`);
-    const bare = await startBare(answer, pin?.server);
-    servers.push(bare);
-    await get(`${bare.url}/secrets/db`, headers);
+    const { ours, bare, headers } = await startExtensionAndBare(world, pin?.server, servers);
     const afterInit = { ours: rssMb(ours.proc.pid), bare: rssMb(bare.proc.pid) };
 
     load = LoadGenerator.start(pin?.load);

@@ -7,7 +7,7 @@ import http from "node:http";
 import path from "node:path";
 import { FakeExtensionsApi } from "./extensions-api.ts";
 import { Proc } from "./proc.ts";
-import { BUNDLE, BenchWorld, FIXTURES, LAUNCHER, freePort } from "./world.ts";
+import { BUNDLE, BenchWorld, DB_PATH, FIXTURES, LAUNCHER, freePort } from "./world.ts";
 
 export interface CapturedResponse {
   status: number;
@@ -94,4 +94,31 @@ export async function startBare(response: CapturedResponse, cpu: number | undefi
 /** Whether two answers are the same bytes: status, headers (order and case included), body. */
 export function sameBytes(a: CapturedResponse, b: CapturedResponse): boolean {
   return a.status === b.status && a.body === b.body && JSON.stringify(Object.entries(a.headers)) === JSON.stringify(Object.entries(b.headers));
+}
+
+export interface ExtensionAndBare {
+  ours: ServerUnderTest;
+  bare: ServerUnderTest;
+  headers: Record<string, string>;
+  /** The extension's answer to `GET /secrets/db`, which the bare server replays. */
+  answer: CapturedResponse;
+  /** Whether the bare server's answer is byte-for-byte the extension's. */
+  identical: boolean;
+}
+
+/**
+ * The extension serving `/secrets/db`, and a bare node:http server answering the same bytes: the
+ * pair the hot-path and memory benchmarks compare. Both are pushed to `servers` as soon as they
+ * start, so the caller's cleanup stops them whatever happens next.
+ */
+export async function startExtensionAndBare(world: BenchWorld, cpu: number | undefined, servers: ServerUnderTest[]): Promise<ExtensionAndBare> {
+  const ours = await startExtension(world, { db: DB_PATH }, cpu);
+  servers.push(ours);
+  const headers = { "x-vault-token": world.sessionToken };
+  const answer = await get(`${ours.url}/secrets/db`, headers);
+  if (answer.status !== 200) throw new Error(`GET /secrets/db answered ${answer.status}: ${answer.body}`);
+  const bare = await startBare(answer, cpu);
+  servers.push(bare);
+  const identical = sameBytes(answer, await get(`${bare.url}/secrets/db`, headers));
+  return { ours, bare, headers, answer, identical };
 }

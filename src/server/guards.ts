@@ -115,11 +115,6 @@ export function scanHeaders(rawHeaders: string[]): HeaderScan {
 
 export const FORWARDED_REJECTION: Rejection = { status: 400, message: "forwarded requests are refused (X-Forwarded-For or Forwarded header present)" };
 
-/** The caller token from the raw header list (see `scanHeaders`). */
-export function callerToken(rawHeaders: string[]): Rejection | { token: string | undefined } {
-  return scanHeaders(rawHeaders).token;
-}
-
 /**
  * Constant-time comparison of the caller token with the expected one. The length is not secret
  * (session tokens vary in length and travel in every request), so a length mismatch answers at once.
@@ -141,10 +136,6 @@ export function checkToken(found: HeaderScan["token"], expected: string | Buffer
     return { status: 403, message: "wrong caller token: it must equal this environment's AWS_SESSION_TOKEN" };
   }
   return undefined;
-}
-
-export function checkCallerToken(rawHeaders: string[], expected: string | Buffer | undefined, required: boolean): Rejection | undefined {
-  return checkToken(callerToken(rawHeaders), expected, required);
 }
 
 /** Names of declared secrets in URLs. */

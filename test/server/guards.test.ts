@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { callerToken, checkCallerToken, checkTarget, scanHeaders, tokensEqual } from "../../src/server/guards.ts";
+import { checkTarget, checkToken, scanHeaders, tokensEqual } from "../../src/server/guards.ts";
+
+const callerToken = (rawHeaders: string[]) => scanHeaders(rawHeaders).token;
+const checkCallerToken = (rawHeaders: string[], expected: string | undefined, required: boolean) => checkToken(callerToken(rawHeaders), expected, required);
 import { cacheControl, forwardHeaders } from "../../src/server/proxy.ts";
 
 describe("checkTarget", () => {

@@ -131,6 +131,13 @@ export class KvEngine implements SecretsEngine {
     return NO_CONTENT;
   }
 
+  /** A KV v2 secret with no version yet, as the first write or metadata write creates it. */
+  private createV2(path: string, now: number): KvV2Secret {
+    const s: KvV2Secret = { versions: new Map(), currentVersion: 0, oldestVersion: 0, createdMs: now, updatedMs: now, customMetadata: null, maxVersions: 0, casRequired: false };
+    this.v2.set(path, s);
+    return s;
+  }
+
   private versionMetadata(s: KvV2Secret, n: number, v: KvVersion): Record<string, unknown> {
     return {
       created_time: rfc3339Nano(v.createdMs),
@@ -174,19 +181,7 @@ export class KvEngine implements SecretsEngine {
         } else if (casRequired) {
           throw badRequest("check-and-set parameter required for this call");
         }
-        if (!s) {
-          s = {
-            versions: new Map(),
-            currentVersion: 0,
-            oldestVersion: 0,
-            createdMs: now,
-            updatedMs: now,
-            customMetadata: null,
-            maxVersions: 0,
-            casRequired: false,
-          };
-          this.v2.set(path, s);
-        }
+        if (!s) s = this.createV2(path, now);
         let data = structuredClone(input);
         if (req.op === "patch") {
           const base = structuredClone(s.versions.get(s.currentVersion)?.data ?? {});
@@ -256,19 +251,7 @@ export class KvEngine implements SecretsEngine {
       case "update": {
         const now = Date.now();
         let s = this.v2.get(path);
-        if (!s) {
-          s = {
-            versions: new Map(),
-            currentVersion: 0,
-            oldestVersion: 0,
-            createdMs: now,
-            updatedMs: now,
-            customMetadata: null,
-            maxVersions: 0,
-            casRequired: false,
-          };
-          this.v2.set(path, s);
-        }
+        if (!s) s = this.createV2(path, now);
         if (has(req.data, "max_versions")) s.maxVersions = getInt(req.data, "max_versions");
         if (has(req.data, "cas_required")) s.casRequired = getBool(req.data, "cas_required");
         const custom = getMap(req.data, "custom_metadata");
