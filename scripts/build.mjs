@@ -2,14 +2,13 @@
 //   layer/extensions/vault-lambda-agent   executable launcher (finds the bundle relative to itself)
 //   layer/vault-lambda-agent/index.mjs    the extension bundle; @aws-sdk/client-sts in a lazy chunk
 //   dist/vault-lambda-agent-layer.zip     the same tree, executable bit kept
-//   dist/client/                           the handler-side client (package subpath ./client)
+//   (the handler-side client, dist/client/, is scripts/build-client.mjs; `npm run build` runs both)
 // Usage: node scripts/build.mjs [--out <layer dir>] [--no-zip]
 import { build } from "esbuild";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import yazl from "yazl";
-import { execFileSync } from "node:child_process";
 import { EXTENSION_BUILD_OPTIONS } from "./esbuild-options.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -64,6 +63,8 @@ for (const [entry, out, plugins] of [
   Object.assign(outputs, r.metafile.outputs);
 }
 
+// Licences travel with the code: the bundle drops its packages' licence comments (NOTICE, from scripts/notice.mjs).
+for (const f of ["LICENSE", "NOTICE"]) fs.copyFileSync(path.join(root, f), path.join(layerDir, NAME, f));
 const launcher = path.join(layerDir, "extensions", NAME);
 fs.writeFileSync(launcher, LAUNCHER, { mode: 0o755 });
 // Modes set explicitly, not left to the umask: Lambda runs the function as a user that does not own
@@ -72,28 +73,6 @@ fs.writeFileSync(launcher, LAUNCHER, { mode: 0o755 });
 fs.chmodSync(launcher, 0o755);
 for (const dir of [path.join(layerDir, "extensions"), path.join(layerDir, NAME)]) fs.chmodSync(dir, 0o755);
 for (const f of fs.readdirSync(path.join(layerDir, NAME))) fs.chmodSync(path.join(layerDir, NAME, f), 0o644);
-
-if (!layerOnly) {
-// Handler-side client: dependency-free, shipped as the package's ./client exports. The Powertools
-// provider is a separate entry so that its optional peer dependency is never loaded otherwise.
-await build({
-  entryPoints: [path.join(root, "src/client/index.ts"), path.join(root, "src/client/powertools.ts")],
-  outdir: path.join(root, "dist/client"),
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  external: ["@aws-lambda-powertools/*", "./index.ts"],
-  plugins: [{ name: "client-local-imports", setup: (b) => b.onResolve({ filter: /^\.\/index\.ts$/ }, () => ({ path: "./index.js", external: true })) }],
-  logLevel: "warning",
-});
-execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, "tsconfig.client.json")], { stdio: "inherit" });
-for (const f of fs.readdirSync(path.join(root, "dist/client"))) {
-  if (!f.endsWith(".d.ts")) continue;
-  const p = path.join(root, "dist/client", f);
-  fs.writeFileSync(p, fs.readFileSync(p, "utf8").replace(/(from ["']\.\/[\w-]+)\.ts(["'])/g, "$1.js$2"));
-}
-}
 
 const sizes = {};
 for (const [file, info] of Object.entries(outputs)) {

@@ -11,6 +11,7 @@ import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import { startSandbox, loadSeed } from "./sandbox.ts";
 import { LambdaEmulator } from "../test/peers/lambda/emulator.ts";
+import { TimelinePrinter } from "./dev-timeline.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const DB_LEASE_SECONDS = 4;
@@ -40,27 +41,12 @@ const fn = new LambdaEmulator({
 });
 
 let failed = false;
-let cursor = 0;
-const rows: string[][] = [];
-
-/** Vault calls since the last row, as "METHOD path" counts. */
-function vaultCalls(): string {
-  const log = sandbox.vault.requestLog;
-  const slice = log.slice(cursor);
-  cursor = log.length;
-  const counts = new Map<string, number>();
-  for (const r of slice) counts.set(r.path, (counts.get(r.path) ?? 0) + 1);
-  return [...counts].map(([p, n]) => (n > 1 ? `${p} ×${n}` : p)).join(", ") || "none";
-}
+const timeline = new TimelinePrinter((line) => console.log(line), () => sandbox.vault.requestLog.map((r) => r.path));
+const row = (phase: string, ms: number, saw: string): void => timeline.row(phase, ms, saw);
 
 function mask(s: unknown): string {
   const v = String(s ?? "");
   return v.length <= 8 ? "••••" : `${v.slice(0, 6)}…${v.slice(-2)}`;
-}
-
-function row(phase: string, ms: number, saw: string): void {
-  rows.push([phase, `${Math.round(ms)}`, vaultCalls(), saw]);
-  console.log(`  ${phase.padEnd(34)} ${String(Math.round(ms)).padStart(6)} ms   vault: ${rows.at(-1)![2]}\n  ${"".padEnd(34)} ${"".padStart(9)}   handler saw: ${saw}`);
 }
 
 function expect(ok: boolean, what: string): void {
@@ -72,7 +58,7 @@ function expect(ok: boolean, what: string): void {
 
 console.log(`vault-lambda-agent demo — Vault test server ${sandbox.vault.url}, STS test server ${sandbox.sts.url}\n`);
 try {
-  cursor = sandbox.vault.requestLog.length; // the seeding is not the extension's doing
+  timeline.skipSoFar(); // the seeding is not the extension's doing
   const init = await fn.start();
   if (!init.ok) throw new Error(`init failed: ${init.error?.type}: ${init.error?.message}`);
   row("cold start (login + 2 reads, then register)", init.durationMs, "—");

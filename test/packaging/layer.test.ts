@@ -36,15 +36,17 @@ describe("the layer zip", () => {
     entries = await readZip(LAYER_ZIP);
   });
 
-  it("holds exactly the launcher (a 0755 regular file) and the two bundle files (0644), made by Unix", () => {
+  it("holds exactly the launcher (a 0755 regular file), the two bundle files and LICENSE and NOTICE (0644), made by Unix", () => {
     const listing = Object.fromEntries(entries.map((e) => [e.fileName, `${(e.unixMode & S_IFMT) === S_IFREG ? "file" : "not a file"} ${(e.unixMode & 0o7777).toString(8)}`]));
     expect(listing).toEqual({
       [`extensions/${EXTENSION_NAME}`]: "file 755",
       [`${EXTENSION_NAME}/index.mjs`]: "file 644",
       [`${EXTENSION_NAME}/assume-role.mjs`]: "file 644",
+      [`${EXTENSION_NAME}/LICENSE`]: "file 644",
+      [`${EXTENSION_NAME}/NOTICE`]: "file 644",
     });
     // Unzip (and Lambda) honour the mode bits only for entries made by a Unix host.
-    expect(entries.map((e) => e.madeBy)).toEqual([3, 3, 3]);
+    expect(entries.map((e) => e.madeBy)).toEqual([3, 3, 3, 3, 3]);
   });
 
   it("is the same tree as layer/: every entry byte-identical to the built file", () => {

@@ -41,6 +41,8 @@ describe(`make ${TARGET}`, () => {
       [`${EXTENSION_NAME}/`]: "0755",
       [`${EXTENSION_NAME}/index.mjs`]: "0644",
       [`${EXTENSION_NAME}/assume-role.mjs`]: "0644",
+      [`${EXTENSION_NAME}/LICENSE`]: "0644",
+      [`${EXTENSION_NAME}/NOTICE`]: "0644",
     });
     expect(fs.readFileSync(path.join(artifacts, "not-ours.txt"), "utf8")).toBe("kept\n");
     // The launcher is the one `npm run build` writes (the same script, the same text).
