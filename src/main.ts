@@ -3,6 +3,7 @@
  * lifecycle. No logic of its own.
  */
 import { parseConfig, ConfigError, type Config } from "./config.ts";
+import { vleCompat } from "./config/vle-compat.ts";
 import { createLogger, Redactor } from "./log.ts";
 import { Agent } from "./agent.ts";
 import { runLifecycle, type InitFailure } from "./lambda/lifecycle.ts";
@@ -15,15 +16,17 @@ async function main(): Promise<number> {
   const redactor = new Redactor();
   let config: Config | undefined;
   let failure: InitFailure | undefined;
+  const compat = vleCompat(process.env);
   try {
-    config = parseConfig(process.env);
+    config = parseConfig(compat.env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     failure = { type: "Extension.ConfigInvalid", message: err.message };
   }
   const levelFromEnv = (process.env.VAULT_LOG_LEVEL ?? "").trim().toLowerCase();
   const log = createLogger({ level: config?.logLevel ?? (levelFromEnv === "off" ? "off" : "info"), redactor });
-  for (const warning of config?.warnings ?? []) log.warn(warning);
+  for (const warning of [...compat.warnings, ...(config?.warnings ?? [])]) log.warn(warning);
+  for (const notice of compat.notices) log.info(notice);
 
   const runtimeApi = process.env.AWS_LAMBDA_RUNTIME_API;
   if (!runtimeApi) {
