@@ -118,10 +118,16 @@ export interface EvalContext {
   conditions: Record<string, boolean>;
   region: string;
   accountId: string;
+  /** Parameters of type CommaDelimitedList: `Ref` gives their value split at commas, as CloudFormation does. */
+  listParameters?: readonly string[];
 }
 
 /** Every condition of the template, for these parameter values. */
-export function evaluateConditions(template: Template, parameters: Record<string, string>, pseudo: { region: string; accountId: string }): Record<string, boolean> {
+export function evaluateConditions(
+  template: Template,
+  parameters: Record<string, string>,
+  pseudo: { region: string; accountId: string; listParameters?: readonly string[] },
+): Record<string, boolean> {
   const conditions: Record<string, boolean> = {};
   const defs = template.Conditions ?? {};
   const resolving = new Set<string>();
@@ -155,7 +161,7 @@ export function evaluate(node: unknown, ctx: EvalContext): unknown {
         if (arg === "AWS::Region") return ctx.region;
         if (arg === "AWS::AccountId") return ctx.accountId;
         if (arg === "AWS::Partition") return "aws";
-        if (arg in ctx.parameters) return ctx.parameters[arg];
+        if (arg in ctx.parameters) return ctx.listParameters?.includes(arg) ? ctx.parameters[arg]!.split(",").map((v) => v.trim()) : ctx.parameters[arg];
         throw new Error(`Ref ${arg}: not a parameter or a supported pseudo parameter (a resource's value exists only once deployed)`);
       case "Condition":
         return ctx.conditions[arg];

@@ -16,6 +16,7 @@ import {
   PSEUDO_PARAMETERS,
   collectConditionUses,
   collectReferences,
+  evaluate,
   evaluateConditions,
   functionEnvironment,
   parameterValues,
@@ -32,16 +33,66 @@ const FUNCTION_TYPE = "AWS::Serverless::Function";
 const layerIds = Object.keys(resources).filter((id) => resources[id]!.Type === LAYER_TYPE);
 const functionIds = Object.keys(resources).filter((id) => resources[id]!.Type === FUNCTION_TYPE);
 const PSEUDO = { region: "eu-west-1", accountId: "123456789012" };
+const LIST_PARAMETERS = Object.entries(template.Parameters ?? {})
+  .filter(([, p]) => p.Type === "CommaDelimitedList")
+  .map(([name]) => name);
 
 function context(given: Record<string, string>): EvalContext {
   const parameters = parameterValues(template, given);
-  return { parameters, ...PSEUDO, conditions: evaluateConditions(template, parameters, PSEUDO) };
+  const pseudo = { ...PSEUDO, listParameters: LIST_PARAMETERS };
+  return { parameters, ...pseudo, conditions: evaluateConditions(template, parameters, pseudo) };
+}
+
+/** The stack CloudFormation would create: the resources and outputs whose condition holds. */
+function deployed(ctx: EvalContext): { resources: string[]; outputs: string[] } {
+  const holds = (c: string | undefined) => c === undefined || ctx.conditions[c] === true;
+  return {
+    resources: Object.keys(resources).filter((id) => holds(resources[id]!.Condition)),
+    outputs: Object.keys(template.Outputs ?? {}).filter((id) => holds(template.Outputs![id]!.Condition)),
+  };
 }
 
 describe("template.yaml: structure", () => {
-  it("has one layer and one function", () => {
-    expect(layerIds).toEqual(["VaultLambdaAgentLayer"]);
+  it("has the slim layer and the example function", () => {
+    expect(layerIds).toContain("VaultLambdaAgentLayer");
     expect(functionIds).toEqual(["OrdersFunction"]);
+  });
+
+  it("every layer: kept when the stack changes (RetentionPolicy Retain), its ARN an exported output", () => {
+    for (const id of layerIds) {
+      expect(resources[id]!.Properties!.RetentionPolicy, id).toBe("Retain");
+      expect(resources[id]!.Condition, `${id} is deployed whatever the parameters`).toBeUndefined();
+      const output = Object.values(template.Outputs ?? {}).find((o) => JSON.stringify(o.Value) === JSON.stringify({ Ref: id })) as { Export?: { Name: unknown }; Condition?: string } | undefined;
+      expect(output, `an output with the ARN of ${id}`).toBeDefined();
+      expect(output!.Condition).toBeUndefined();
+      expect(output!.Export?.Name, `the output of ${id} is exported`).toMatchObject({ "Fn::Sub": expect.stringMatching(/^\$\{AWS::StackName\}-/) });
+    }
+  });
+
+  it("deploys the layers alone with every default (no VaultAddr): no function, no output that names one, nothing refers to what is left out", () => {
+    const ctx = context({});
+    const stack = deployed(ctx);
+    expect(stack.resources.sort()).toEqual([...layerIds].sort());
+    const kept = new Set([...stack.resources, ...PSEUDO_PARAMETERS, ...Object.keys(template.Parameters ?? {})]);
+    const dangling = collectReferences(template).filter((r) => {
+      const [section, id] = r.at.split("/");
+      const inStack = section === "Resources" ? stack.resources.includes(id!) : section === "Outputs" ? stack.outputs.includes(id!) : false;
+      return inStack && !kept.has(r.name);
+    });
+    expect(dangling.map((r) => `${r.at}: ${r.name}`)).toEqual([]);
+    expect(stack.outputs.every((o) => !/Function/.test(o))).toBe(true);
+    // With a VaultAddr the example function and its outputs are there.
+    const full = deployed(context({ VaultAddr: "https://vault.example.com" }));
+    expect(full.resources).toContain("OrdersFunction");
+    expect(full.outputs).toEqual(expect.arrayContaining(["FunctionRoleArn", "FunctionName"]));
+  });
+
+  it("the example function joins a VPC only when subnets or security groups are given", () => {
+    const vpcConfig = (given: Record<string, string>) => evaluate({ x: resources.OrdersFunction!.Properties!.VpcConfig }, context({ VaultAddr: "https://vault.internal:8200", ...given })) as { x?: unknown };
+    expect(vpcConfig({})).toEqual({});
+    expect(vpcConfig({ VpcSubnetIds: "subnet-0a1, subnet-0b2", VpcSecurityGroupIds: "sg-0c3" })).toEqual({ x: { SubnetIds: ["subnet-0a1", "subnet-0b2"], SecurityGroupIds: ["sg-0c3"] } });
+    // One without the other is passed on, for Lambda to refuse at deploy time, never silently dropped.
+    expect(vpcConfig({ VpcSubnetIds: "subnet-0a1" })).toEqual({ x: { SubnetIds: ["subnet-0a1"], SecurityGroupIds: [""] } });
   });
 
   it("every Ref, GetAtt, Sub variable and DependsOn names a parameter, a resource, a pseudo parameter or a resource SAM adds", () => {
