@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { World } from "../integration/harness.ts";
+import { World, freePort } from "../integration/harness.ts";
 import { LAYER_DIR, ROOT, cleanEnv, requireBuilt, run } from "./helpers.ts";
 
 const TSC = path.join(ROOT, "node_modules/typescript/bin/tsc");
@@ -181,6 +181,14 @@ describe("installed in a function, run under the emulator with the layer", () =>
     const dir = await scratchProject({ type: "module" });
     fs.writeFileSync(path.join(dir, "index.mjs"), HANDLER_MJS);
     expectSecrets(await invokeOnce(dir, "index.handler"), "esm");
+
+    // The package's bin, from the install: the same handler under `vault-lambda-agent dev` (sandbox).
+    const env = cleanEnv();
+    for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) delete env[k];
+    const r = await run(path.join(dir, "node_modules/.bin/vault-lambda-agent"), ["dev", ".", "index.handler", "--port", String(await freePort()), "--invokes", "1"], { env, cwd: dir, timeoutMs: 60_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/cold start \(init\) +\d+ ms {3}vault: auth\/aws\/login/);
+    expect(r.stdout).toMatch(/handler saw: \{"user":"v-[^"]+","samePassword":true,"apiKey":"sandbox-api-key"/);
   }, 90_000);
 
   it("a CommonJS TypeScript project compiles under moduleResolution node10, node16 and bundler, and each build reads its secrets", async () => {

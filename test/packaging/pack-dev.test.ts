@@ -1,0 +1,117 @@
+/**
+ * `vault-lambda-agent dev` as built into dist/dev/ (the package's bin): spawned on the example
+ * handler against the sandbox and against a Vault named with --vault-addr, it prints the timeline
+ * `npm start` prints and exits 0; a Python handler gets a clear "not yet", a failing init a non-zero
+ * exit with the extension's reason.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { World, freePort } from "../integration/harness.ts";
+import { ROOT, cleanEnv, requireBuilt, run } from "./helpers.ts";
+
+const CLI = path.join(ROOT, "dist/dev/cli.mjs");
+const EXAMPLE = path.join(ROOT, "examples/orders-function");
+
+beforeAll(() => requireBuilt(CLI, path.join(ROOT, "dist/dev/run.mjs"), path.join(ROOT, "layer/extensions/vault-lambda-agent")));
+
+async function dev(args: string[], env: Record<string, string> = {}) {
+  // No AWS credentials of the host leak into a sandbox run: the sandbox has its own identity.
+  const base = cleanEnv(env);
+  for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) if (!(k in env)) delete base[k];
+  return run(process.execPath, [CLI, "dev", ...args], { env: base, timeoutMs: 60_000 });
+}
+
+/** The phases of the timeline, in order, with the Vault calls of each. */
+function timeline(stdout: string): Array<{ phase: string; vault: string }> {
+  return [...stdout.matchAll(/^ {2}(\S.*?)\s+\d+ ms {3}vault: (.*)$/gm)].map((m) => ({ phase: m[1]!.trim(), vault: m[2]! }));
+}
+
+describe("against the sandbox", () => {
+  it("runs the example handler: cold start (login, reads), invocations across a freeze, shutdown with revocations; exit 0", async () => {
+    const port = await freePort();
+    const r = await dev([EXAMPLE, "index.handler", "--port", String(port), "--invokes", "2", "--freeze", "1"]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const rows = timeline(r.stdout);
+    expect(rows.map((x) => x.phase)).toEqual(["cold start (init)", "invoke 1", "frozen 1s (SIGSTOP)", "invoke 2", "shutdown"]);
+    expect(rows[0]!.vault).toContain("auth/aws/login");
+    expect(rows[0]!.vault).toContain("database/creds/example");
+    expect(rows[0]!.vault).toContain("secret/data/example/config");
+    expect(rows[1]!.vault).toBe("none"); // served from the extension's cache
+    expect(rows[4]!.vault).toContain("sys/leases/revoke");
+    expect(rows[4]!.vault).toContain("auth/token/revoke-self");
+    expect(r.stdout).toContain(`localhost API on 127.0.0.1:${port}`);
+    expect(r.stdout).toMatch(/handler saw: \{"configKeys":\["api_key","feature_flags"\],"dbUser":"v-/);
+    expect(r.stdout).toMatch(/extension exit 0; revoked: 1 lease\(s\), 1 token\(s\)/);
+    expect(r.stdout).toContain("✓ init, every invocation and the shutdown went well");
+  }, 60_000);
+
+  it("an init that fails (a secret Vault does not have) exits 1 with the extension's reason", async () => {
+    const r = await dev([EXAMPLE, "index.handler", "--port", String(await freePort()), "--secret", "db=database/creds/nope"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/✗ the init failed \(vault-lambda-agent\): Extension\.SecretReadFailed: .*VAULT_SECRET_PATH_DB/);
+  }, 60_000);
+
+  it("usage errors exit 2 and say what to do; a Python handler gets a clear 'not yet'", async () => {
+    const py = fs.mkdtempSync(path.join(os.tmpdir(), "vla-dev-py-"));
+    try {
+      fs.writeFileSync(path.join(py, "app.py"), "def handler(event, context):\n    return {}\n");
+      const python = await dev([py, "app.handler"]);
+      expect(python.code).toBe(2);
+      expect(python.stdout).toContain("app.py is a Python handler: not yet supported by `vault-lambda-agent dev`");
+      const flag = await dev([py, "app.handler", "--runtime", "python3.12"]);
+      expect(flag.code).toBe(2);
+      expect(flag.stdout).toContain("--runtime python: not yet.");
+    } finally {
+      fs.rmSync(py, { recursive: true, force: true });
+    }
+    const missing = await dev([EXAMPLE, "main.handler"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stdout).toContain("found no main.js, main.mjs or main.cjs");
+    const noArgs = await dev([]);
+    expect(noArgs.code).toBe(2);
+    expect(noArgs.stdout).toContain("usage: vault-lambda-agent dev <function-dir> <module.export>");
+    const help = await run(process.execPath, [CLI, "--help"], { env: cleanEnv() });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("dev <function-dir> <module.export>");
+    const unknown = await run(process.execPath, [CLI, "deploy"], { env: cleanEnv() });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "deploy"');
+  }, 60_000);
+});
+
+describe("against a Vault the user names (--vault-addr)", () => {
+  let world: World;
+  beforeAll(async () => {
+    world = await World.start();
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it("signs the login with the caller's AWS credentials and reads the declared secrets", async () => {
+    const id = world.identity;
+    const r = await dev(
+      [EXAMPLE, "index.handler", "--vault-addr", world.vault.url, "--role", "fn-role", "--secret", "db=database/creds/app", "--secret", "config=secret/data/app/config", "--port", String(await freePort()), "--freeze", "0"],
+      { AWS_ACCESS_KEY_ID: id.accessKeyId, AWS_SECRET_ACCESS_KEY: id.secretAccessKey, AWS_SESSION_TOKEN: id.sessionToken ?? "", AWS_REGION: "eu-west-1" },
+    );
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(timeline(r.stdout).map((x) => [x.phase, x.vault])).toEqual([
+      ["cold start (init)", "not visible (your Vault)"],
+      ["invoke 1", "not visible (your Vault)"],
+      ["invoke 2", "not visible (your Vault)"],
+      ["shutdown", "not visible (your Vault)"],
+    ]);
+    const logins = world.vault.requestLog.filter((x) => x.path === "auth/aws/login");
+    expect(logins).toHaveLength(1);
+    expect(world.vault.tokens().filter((t) => t.revokedAt === undefined && t.policies?.includes("app"))).toEqual([]);
+    expect(r.stdout).toMatch(/handler saw: \{"configKeys":\["api_key","region"\]/);
+  }, 60_000);
+
+  it("without AWS credentials in the environment, says how to get them (exit 2)", async () => {
+    const r = await dev([EXAMPLE, "index.handler", "--vault-addr", world.vault.url, "--port", String(await freePort())]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain("export AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY");
+  }, 30_000);
+});
