@@ -221,14 +221,23 @@ export async function runDev(argv: string[], out: (line: string) => void = (l) =
   const sandbox = opts.vaultAddr ? undefined : await startSandbox(opts.seed);
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), "vla-dev-"));
   let fn: LambdaEmulator | undefined;
+  // Ctrl-C: the emulated environment's processes run in their own process groups, possibly
+  // frozen; end them (and the sandbox) before leaving, or they would outlive this command.
+  const interrupted = (signal: NodeJS.Signals) => {
+    out(`\n${signal}: stopping the emulated environment`);
+    void Promise.allSettled([fn?.kill(), sandbox?.close()]).then(() => process.exit(130));
+  };
+  process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
   try {
     const credentials = credentialsFor(opts, sandbox);
     const port = opts.port ?? (await choosePort());
+    // Unset against the user's Vault: Vault then uses the role named after the IAM role.
+    const authRole = opts.role ?? (sandbox ? "example-fn-role" : undefined);
     const secrets = Object.keys(opts.secrets).length > 0 || opts.vaultAddr ? opts.secrets : { DB: "database/creds/example", CONFIG: "secret/data/example/config" };
     const env: Record<string, string> = {
       VAULT_ADDR: opts.vaultAddr ?? sandbox!.vault.url,
       VAULT_AGENT_PORT: String(port),
-      ...(opts.role ?? (sandbox ? "example-fn-role" : undefined) ? { VAULT_AUTH_ROLE: opts.role ?? "example-fn-role" } : {}),
+      ...(authRole !== undefined ? { VAULT_AUTH_ROLE: authRole } : {}),
       ...Object.fromEntries(Object.entries(secrets).map(([name, p]) => [`VAULT_SECRET_PATH_${name}`, p])),
       ...opts.env,
     };
@@ -300,6 +309,7 @@ export async function runDev(argv: string[], out: (line: string) => void = (l) =
     out(`vault-lambda-agent dev: ${err.message}`);
     return 2;
   } finally {
+    process.off("SIGINT", interrupted).off("SIGTERM", interrupted);
     await fn?.kill();
     await sandbox?.close();
   }

@@ -4,6 +4,7 @@
  * `npm start` prints and exits 0; a Python handler gets a clear "not yet", a failing init a non-zero
  * exit with the extension's reason.
  */
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -78,6 +79,54 @@ describe("against the sandbox", () => {
     const unknown = await run(process.execPath, [CLI, "deploy"], { env: cleanEnv() });
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "deploy"');
+  }, 60_000);
+});
+
+describe("interrupted", () => {
+  /** Live processes whose command line mentions `needle` (the emulated environment's, here). */
+  function processesWith(needle: string): number[] {
+    const pids: number[] = [];
+    for (const entry of fs.readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        if (fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(needle)) pids.push(Number(entry));
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    return pids;
+  }
+
+  it("Ctrl-C (SIGINT) during a freeze ends the environment's processes and exits 130", async () => {
+    // A copy of the layer at a path of its own, to find exactly this run's extension process.
+    const layer = fs.mkdtempSync(path.join(os.tmpdir(), "vla-dev-layer-"));
+    try {
+      fs.cpSync(path.join(ROOT, "layer"), layer, { recursive: true });
+      const env = cleanEnv();
+      for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) delete env[k];
+      const child = spawn(process.execPath, [CLI, "dev", EXAMPLE, "index.handler", "--layer", layer, "--port", String(await freePort()), "--invokes", "3", "--freeze", "20"], { env, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no freeze within 30 s: ${stdout}`)), 30_000);
+        child.stdout.setEncoding("utf8").on("data", (c: string) => {
+          stdout += c;
+          if (stdout.includes("invoke 1")) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      expect(processesWith(layer).length).toBeGreaterThan(0); // the extension, frozen after invoke 1
+      child.kill("SIGINT");
+      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r("still running after 10 s"), 10_000))]);
+      if (code === "still running after 10 s") child.kill("SIGKILL");
+      expect(code).toBe(130);
+      expect(stdout).toContain("SIGINT: stopping the emulated environment");
+      expect(processesWith(layer)).toEqual([]);
+    } finally {
+      fs.rmSync(layer, { recursive: true, force: true });
+    }
   }, 60_000);
 });
 
