@@ -53,7 +53,9 @@ if ! (cd "$dist" && "${check[@]}" >/dev/null); then
 fi
 
 # One line per artifact: file, layer name, version, flavor, runtimes, architectures (comma-separated).
-mapfile -t rows < <(node -e '
+# (A while-read loop, not mapfile, and guarded empty arrays: macOS still ships bash 3.2.)
+rows=()
+while IFS= read -r line; do rows+=("$line"); done < <(node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   for (const a of r.artifacts) console.log([a.file, a.layerName, r.version, a.flavor, a.runtimes.join(","), a.architectures.join(",")].join("\t"));
 ' "$dist/release.json")
@@ -67,11 +69,11 @@ run() {
 }
 
 published=0
-for row in "${rows[@]}"; do
+for row in ${rows[@]+"${rows[@]}"}; do
   IFS=$'\t' read -r file layer version flavor runtimes archs <<<"$row"
   if [ ${#only[@]} -gt 0 ]; then
     wanted=false
-    for o in "${only[@]}"; do [ "$o" = "$flavor" ] || [ "$o" = "$file" ] && wanted=true; done
+    for o in ${only[@]+"${only[@]}"}; do [ "$o" = "$flavor" ] || [ "$o" = "$file" ] && wanted=true; done
     $wanted || continue
   fi
   [ -n "$prefix" ] && layer=${layer/#vault-lambda-agent/$prefix}
@@ -94,7 +96,7 @@ for row in "${rows[@]}"; do
     read -r arn number <<<"$answer"
     [[ $number =~ ^[0-9]+$ ]] || { echo "publish-layer: unexpected answer from aws for $file: $answer" >&2; exit 1; }
   fi
-  for account in "${accounts[@]}"; do
+  for account in ${accounts[@]+"${accounts[@]}"}; do
     run lambda add-layer-version-permission --layer-name "$layer" --version-number "$number" \
       --statement-id "account-$account" --action lambda:GetLayerVersion --principal "$account" --output text >/dev/null
   done
@@ -109,4 +111,4 @@ for row in "${rows[@]}"; do
   echo "published $file as $arn"
   published=$((published + 1))
 done
-[ "$published" -gt 0 ] || die "no zip matched --only ${only[*]:-}"
+[ "$published" -gt 0 ] || die "no zip matched --only ${only[*]+${only[*]}}"
