@@ -3,7 +3,8 @@
  * a git dependency has: no dist/, no layer/; `prepack` must build them), then the tarball installed
  * offline — it has no dependency to fetch — into scratch projects, and those projects' handlers run
  * under the Lambda emulator with the built layer against the Vault and STS test servers:
- *  - an ESM project importing `vault-lambda-agent/client` and `/client/powertools` from JavaScript;
+ *  - an ESM project importing `vault-lambda-agent/client` and `/client/powertools` from JavaScript
+ *    and from TypeScript compiled under nodenext, and running the package's `dev` bin;
  *  - a CommonJS TypeScript project compiled by tsc under moduleResolution node10 (typesVersions),
  *    node16 (the "require" condition: .cjs + .d.cts) and bundler (type-checked, then bundled by
  *    esbuild as a SAM esbuild build would), with typed generics (`get<string>`) that must compile.
@@ -177,10 +178,19 @@ describe("installed in a function, run under the emulator with the layer", () =>
     expect(out).toMatchObject({ samePassword: true, apiKey: "kv-api-key-7f3a9c", region: "eu-west-1", undeclared: "VaultAgentError 404", module });
   }
 
-  it("an ESM project (JavaScript) imports ./client and ./client/powertools and reads its secrets", async () => {
+  it("an ESM project (JavaScript, and TypeScript under nodenext) imports ./client and ./client/powertools and reads its secrets", async () => {
     const dir = await scratchProject({ type: "module" });
     fs.writeFileSync(path.join(dir, "index.mjs"), HANDLER_MJS);
     expectSecrets(await invokeOnce(dir, "index.handler"), "esm");
+
+    // The same project in TypeScript under nodenext: the "import" condition and its .d.ts.
+    fs.mkdirSync(path.join(dir, "src"));
+    fs.writeFileSync(path.join(dir, "src/handler.ts"), HANDLER_TS);
+    const compilerOptions = { target: "ES2022", strict: true, skipLibCheck: false, types: [], lib: ["ES2022", "DOM"], rootDir: "src", module: "nodenext", moduleResolution: "nodenext", outDir: "out-nodenext" };
+    fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, include: ["src"] }));
+    const tsc = await run(process.execPath, [TSC, "-p", "tsconfig.json"], { env: cleanEnv(), cwd: dir, timeoutMs: 60_000 });
+    expect(tsc.code, `tsc (nodenext, ESM): ${tsc.stdout}${tsc.stderr}`).toBe(0);
+    expectSecrets(await invokeOnce(path.join(dir, "out-nodenext"), "handler.handler"), "esm");
 
     // The package's bin, from the install: the same handler under `vault-lambda-agent dev` (sandbox).
     const env = cleanEnv();
