@@ -19,7 +19,7 @@ import { startSandbox, type Sandbox, type SandboxSeed } from "./sandbox.ts";
 import defaultSeed from "../sandbox/seed.json" with { type: "json" };
 import { TimelinePrinter } from "./dev-timeline.ts";
 
-export const USAGE = `usage: vault-lambda-agent dev <function-dir> <module.export> [options]
+const USAGE = `usage: vault-lambda-agent dev <function-dir> <module.export> [options]
 
 Runs your handler under a local Lambda emulator with the vault-lambda-agent layer, against the
 sandbox Vault and STS test servers (default) or your own Vault (--vault-addr), and prints a timeline.
@@ -72,7 +72,7 @@ interface DevOptions {
   verbose: boolean;
 }
 
-export function parseDevArgs(argv: string[]): DevOptions | "help" {
+function parseDevArgs(argv: string[]): DevOptions | "help" {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

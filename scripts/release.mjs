@@ -18,7 +18,7 @@ const NODE_RUNTIMES = ["nodejs20.x", "nodejs22.x", "nodejs24.x"];
 // Every supported Amazon Linux 2023 runtime, at most 15 (Lambda's limit on CompatibleRuntimes, which
 // only filters the console's layer list: a layer can be attached to a function of any runtime).
 // Left out: nodejs20.x and dotnet8, deprecated. The standalone layer refuses Amazon Linux 2.
-export const AL2023_RUNTIMES = [
+const AL2023_RUNTIMES = [
   "nodejs22.x",
   "nodejs24.x",
   "python3.12",
@@ -37,17 +37,17 @@ export const AL2023_RUNTIMES = [
 ];
 
 /** The zips a release has, and what each is for. */
-export const ARTIFACTS = {
+const ARTIFACTS = {
   "vault-lambda-agent-layer.zip": { flavor: "slim", layerName: "vault-lambda-agent", runtimes: NODE_RUNTIMES, architectures: ["x86_64", "arm64"] },
   "vault-lambda-agent-standalone-x86_64.zip": { flavor: "standalone", layerName: "vault-lambda-agent-standalone-x86_64", runtimes: AL2023_RUNTIMES, architectures: ["x86_64"] },
   "vault-lambda-agent-standalone-arm64.zip": { flavor: "standalone", layerName: "vault-lambda-agent-standalone-arm64", runtimes: AL2023_RUNTIMES, architectures: ["arm64"] },
 };
 
-export function sha256(file) {
+function sha256(file) {
   return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 }
 
-export function release(distDir, { requireAll = false } = {}) {
+function release(distDir, { requireAll = false } = {}) {
   const version = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).version;
   const zips = fs.existsSync(distDir) ? fs.readdirSync(distDir).filter((f) => f.endsWith(".zip")).sort() : [];
   const unknown = zips.filter((z) => !(z in ARTIFACTS));
