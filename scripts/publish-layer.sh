@@ -5,12 +5,13 @@
 # the right to use the new versions (lambda:GetLayerVersion). Prints each new version's ARN.
 #
 # usage: scripts/publish-layer.sh [options]
-#   --region REGION         AWS region (default: the CLI's own configuration)
+#   --region REGION         AWS region; repeatable, to publish in several (default: the CLI's own)
 #   --profile PROFILE       AWS CLI profile
 #   --dist DIR              where the zips, SHA256SUMS and release.json are (default: dist)
 #   --only FLAVOR           slim | standalone | a zip file name; repeatable (default: every zip)
 #   --name-prefix PREFIX    layer names start with PREFIX instead of vault-lambda-agent
-#   --s3-bucket BUCKET      upload through S3 (needed for zips over 50 MB), key <prefix>/<version>/<zip>
+#   --s3-bucket BUCKET      upload through S3 (needed for zips over 50 MB), key <prefix>/<version>/<zip>;
+#                           "{region}" in the name is replaced (the bucket must be in the layer's region)
 #   --grant-account ID      allow this account to use the versions; repeatable
 #   --grant-org ORG_ID      allow every account of this AWS Organization (o-...)
 #   --grant-public          allow every AWS account
@@ -19,11 +20,11 @@ set -euo pipefail
 
 die() { echo "publish-layer: $*" >&2; exit 2; }
 
-dist=dist region= profile= prefix= bucket= org= public=false dry=false
-only=() accounts=()
+dist=dist profile= prefix= bucket= org= public=false dry=false
+only=() accounts=() regions=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --region) region=${2:?--region needs a value}; shift 2 ;;
+    --region) regions+=("${2:?--region needs a value}"); shift 2 ;;
     --profile) profile=${2:?--profile needs a value}; shift 2 ;;
     --dist) dist=${2:?--dist needs a value}; shift 2 ;;
     --only) only+=("${2:?--only needs a value}"); shift 2 ;;
@@ -60,38 +61,35 @@ while IFS= read -r line; do rows+=("$line"); done < <(node -e '
   for (const a of r.artifacts) console.log([a.file, a.layerName, r.version, a.flavor, a.runtimes.join(","), a.architectures.join(",")].join("\t"));
 ' "$dist/release.json")
 
-aws_cli=(aws)
-[ -n "$region" ] && aws_cli+=(--region "$region")
-[ -n "$profile" ] && aws_cli+=(--profile "$profile")
 # Dry run: each command on stderr, as the shell would run it, and nothing run.
 run() {
   if $dry; then { printf '+'; printf ' %q' "${aws_cli[@]}" "$@"; echo; } >&2; else "${aws_cli[@]}" "$@"; fi
 }
 
-published=0
-for row in ${rows[@]+"${rows[@]}"}; do
-  IFS=$'\t' read -r file layer version flavor runtimes archs <<<"$row"
-  if [ ${#only[@]} -gt 0 ]; then
-    wanted=false
-    for o in ${only[@]+"${only[@]}"}; do [ "$o" = "$flavor" ] || [ "$o" = "$file" ] && wanted=true; done
-    $wanted || continue
-  fi
+# publish <region or empty> <release.json row>: one layer version, then its grants.
+publish() {
+  local region=$1 file layer version flavor runtimes archs
+  IFS=$'\t' read -r file layer version flavor runtimes archs <<<"$2"
   [ -n "$prefix" ] && layer=${layer/#vault-lambda-agent/$prefix}
+  aws_cli=(aws)
+  [ -n "$region" ] && aws_cli+=(--region "$region")
+  [ -n "$profile" ] && aws_cli+=(--profile "$profile")
   IFS=, read -r -a runtime_list <<<"$runtimes"
   IFS=, read -r -a arch_list <<<"$archs"
   if [ -n "$bucket" ]; then
-    key="${prefix:-vault-lambda-agent}/$version/$file"
-    run s3 cp "$dist/$file" "s3://$bucket/$key" --only-show-errors >&2
-    content=(--content "S3Bucket=$bucket,S3Key=$key")
+    local b=${bucket//\{region\}/$region} key="${prefix:-vault-lambda-agent}/$version/$file"
+    run s3 cp "$dist/$file" "s3://$b/$key" --only-show-errors >&2
+    content=(--content "S3Bucket=$b,S3Key=$key")
   else
     content=(--zip-file "fileb://$dist/$file")
   fi
+  local answer arn number
   answer=$(run lambda publish-layer-version --layer-name "$layer" \
     --description "vault-lambda-agent $version ($flavor, ${archs//,/+})" --license-info MPL-2.0 \
     "${content[@]}" --compatible-runtimes "${runtime_list[@]}" --compatible-architectures "${arch_list[@]}" \
     --query '[LayerVersionArn,Version]' --output text)
   if $dry; then
-    arn="arn:aws:lambda:<region>:<account>:layer:$layer:<new>" number='<new>'
+    arn="arn:aws:lambda:${region:-<region>}:<account>:layer:$layer:<new>" number='<new>'
   else
     read -r arn number <<<"$answer"
     [[ $number =~ ^[0-9]+$ ]] || { echo "publish-layer: unexpected answer from aws for $file: $answer" >&2; exit 1; }
@@ -109,6 +107,22 @@ for row in ${rows[@]+"${rows[@]}"}; do
       --statement-id public --action lambda:GetLayerVersion --principal '*' --output text >/dev/null
   fi
   echo "published $file as $arn"
-  published=$((published + 1))
+}
+
+# The rows --only keeps.
+selected=()
+for row in ${rows[@]+"${rows[@]}"}; do
+  IFS=$'\t' read -r file _ _ flavor _ <<<"$row"
+  if [ ${#only[@]} -gt 0 ]; then
+    wanted=false
+    for o in ${only[@]+"${only[@]}"}; do [ "$o" = "$flavor" ] || [ "$o" = "$file" ] && wanted=true; done
+    $wanted || continue
+  fi
+  selected+=("$row")
 done
-[ "$published" -gt 0 ] || die "no zip matched --only ${only[*]+${only[*]}}"
+[ ${#selected[@]} -gt 0 ] || die "no zip matched --only ${only[*]+${only[*]}}"
+[ ${#regions[@]} -gt 0 ] || regions=("")
+
+for region in "${regions[@]}"; do
+  for row in "${selected[@]}"; do publish "$region" "$row"; done
+done

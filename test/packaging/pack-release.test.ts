@@ -159,14 +159,25 @@ describe("scripts/publish-layer.sh", () => {
     ]);
   });
 
-  it("--only standalone publishes the two standalone zips; --s3-bucket uploads first and publishes from S3", async () => {
+  it("--only standalone in two regions: each zip uploaded to that region's bucket ({region}) and published from S3 there", async () => {
     await released();
-    const r = await publish("--only", "standalone", "--s3-bucket", "my-artifacts");
+    const r = await publish("--only", "standalone", "--region", "eu-west-1", "--region", "us-east-1", "--s3-bucket", "artifacts-{region}");
     expect(r.code, r.stderr).toBe(0);
     const calls = awsCalls();
-    expect(calls.map((c) => c.slice(0, 2).join(" "))).toEqual(["s3 cp", "lambda publish-layer-version", "s3 cp", "lambda publish-layer-version"]);
-    expect(calls[0]!.slice(2, 4)).toEqual([`${dist}/${ARM}`, `s3://my-artifacts/vault-lambda-agent/${VERSION}/${ARM}`]);
-    expect(option(calls[1]!, "--content")).toEqual([`S3Bucket=my-artifacts,S3Key=vault-lambda-agent/${VERSION}/${ARM}`]);
+    expect(calls.map((c) => `${c[1]} ${c[2]} ${c[3]}`)).toEqual([
+      "eu-west-1 s3 cp",
+      "eu-west-1 lambda publish-layer-version",
+      "eu-west-1 s3 cp",
+      "eu-west-1 lambda publish-layer-version",
+      "us-east-1 s3 cp",
+      "us-east-1 lambda publish-layer-version",
+      "us-east-1 s3 cp",
+      "us-east-1 lambda publish-layer-version",
+    ]);
+    expect(calls[0]!.slice(4, 6)).toEqual([`${dist}/${ARM}`, `s3://artifacts-eu-west-1/vault-lambda-agent/${VERSION}/${ARM}`]);
+    expect(option(calls[1]!, "--content")).toEqual([`S3Bucket=artifacts-eu-west-1,S3Key=vault-lambda-agent/${VERSION}/${ARM}`]);
+    expect(option(calls[7]!, "--content")).toEqual([`S3Bucket=artifacts-us-east-1,S3Key=vault-lambda-agent/${VERSION}/${X86}`]);
+    expect(r.stdout.trim().split("\n")).toHaveLength(4);
   });
 
   it("publishes nothing when a zip does not match SHA256SUMS", async () => {
