@@ -13,6 +13,7 @@ import {
   CJS_FUNCTION_DIR,
   ESM_FUNCTION_DIR,
   INIT_ERROR_FUNCTION_DIR,
+  PYTHON_FUNCTION_DIR,
   makeFixtureLayer,
   type FixtureBehavior,
   type FixtureLayer,
@@ -543,5 +544,41 @@ describe("LambdaEmulator: shutdown", () => {
     expect(reports(emu, "b-stubborn", "ignoring-shutdown")).toHaveLength(1);
     expect(eventsOf(emu, "c-invoke-only").some((e) => e.eventType === "SHUTDOWN")).toBe(false);
     await expect(emu.invoke()).rejects.toThrow(/shutdown/);
+  });
+});
+
+describe("LambdaEmulator: the python runtime", () => {
+  it("runs a Python handler: init, invokes, a handler error, Lambda's python environment with no node on PATH", async () => {
+    const { emu } = setup({}, { runtime: "python", functionDir: PYTHON_FUNCTION_DIR, handler: "app.handler", functionName: "py-fn" });
+    const init = await emu.start();
+    expect(init.ok, JSON.stringify(init.error)).toBe(true);
+    expect(emu.frozen).toBe(true);
+    const r = await emu.invoke({ echo: "one", envKeys: ["AWS_EXECUTION_ENV", "_HANDLER", "LAMBDA_TASK_ROOT", "AWS_LAMBDA_FUNCTION_NAME"], which: ["node", "python3"] });
+    expect(r.ok).toBe(true);
+    const resp = r.response as { kind: string; echo: string; requestId: string; remainingMs: number; env: Record<string, string>; which: Record<string, string | null> };
+    expect(resp).toMatchObject({ kind: "python", echo: "one", requestId: r.requestId });
+    expect(resp.remainingMs).toBeGreaterThan(0);
+    expect(resp.remainingMs).toBeLessThanOrEqual(3000);
+    expect(resp.env).toMatchObject({ _HANDLER: "app.handler", LAMBDA_TASK_ROOT: PYTHON_FUNCTION_DIR, AWS_LAMBDA_FUNCTION_NAME: "py-fn" });
+    expect(resp.env.AWS_EXECUTION_ENV).toMatch(/^AWS_Lambda_python3\.\d+$/);
+    expect(resp.which.node).toBeNull();
+    expect(resp.which.python3).toBeTruthy();
+    // log records in Lambda's python format, with the request id
+    expect(emu.logs("runtime")).toContainEqual(expect.stringMatching(new RegExp(`^\\[INFO\\]\\t\\S+Z\\t${r.requestId}\\thandling ${r.requestId}$`)));
+
+    const failed = await emu.invoke({ throw: "bad input" });
+    expect(failed.ok).toBe(false);
+    expect(failed.error).toMatchObject({ errorType: "ValueError", errorMessage: "bad input" });
+    expect(failed.reset).toBeUndefined();
+    expect((await emu.invoke({ echo: "two" })).response).toMatchObject({ echo: "two" });
+    const sd = await emu.shutdown();
+    expect(sd.killed).toEqual(["runtime"]);
+  });
+
+  it("reports a handler that is not there as Runtime.HandlerNotFound", async () => {
+    const { emu } = setup({}, { runtime: "python", functionDir: PYTHON_FUNCTION_DIR, handler: "app.missing" });
+    const init = await emu.start();
+    expect(init.ok).toBe(false);
+    expect(init.error).toMatchObject({ source: "runtime", type: "Runtime.HandlerNotFound" });
   });
 });

@@ -13,13 +13,13 @@ import { EventEmitter } from "node:events";
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { LambdaApi, type ApiHost } from "./api.ts";
 import { epochMs } from "./clock.ts";
 import { lambdaEnvironments, checkUserEnv } from "./env.ts";
 import { MAX_EXTENSIONS, deliverToExtension, deliverToRuntime, infoOf, listExtensions, liveProcs, parseResponse, registered, traceHeader, type Generation, type Invocation } from "./model.ts";
 import { Processes } from "./processes.ts";
 import { Recorder } from "./recorder.ts";
+import { runtimeSpec, type RuntimeSpec } from "./runtimes.ts";
 import { ApiServer } from "./server.ts";
 import { emptyShutdown, gracefulShutdown } from "./shutdown.ts";
 import { StateWaiter } from "./waiter.ts";
@@ -29,7 +29,6 @@ export type { EmulatorError, EmulatorOptions, ExtensionInfo, InitResult, InvokeR
 export { epochMs } from "./clock.ts";
 export { MAX_EXTENSIONS, MAX_RESPONSE_BYTES } from "./model.ts";
 
-const BOOTSTRAP_PATH = fileURLToPath(new URL("./runtime-bootstrap.mjs", import.meta.url));
 
 type Phase = "new" | "initializing" | "ready" | "invoking" | "failed" | "shutting-down" | "shutdown" | "killed";
 type Outcome = "done" | "fatal" | "timeout" | "killed";
@@ -43,6 +42,7 @@ export class LambdaEmulator extends EventEmitter {
   private readonly recorder: Recorder;
   private readonly processes: Processes;
   private readonly server: ApiServer;
+  private readonly runtime: RuntimeSpec;
 
   constructor(opts: EmulatorOptions) {
     super();
@@ -65,9 +65,11 @@ export class LambdaEmulator extends EventEmitter {
       initTimeoutMs: opts.initTimeoutMs ?? 10_000,
       shutdownBudgetMs: opts.shutdownBudgetMs ?? 2_000,
       freezeBetweenInvokes: opts.freezeBetweenInvokes ?? true,
+      runtime: opts.runtime ?? "nodejs",
       ...(opts.logDir ? { logDir: path.resolve(opts.logDir) } : {}),
     };
     if (this.opts.logDir) mkdirSync(this.opts.logDir, { recursive: true });
+    this.runtime = runtimeSpec(this.opts.runtime);
     this.recorder = new Recorder(this.opts.logDir, (source, line) => void this.emit("log", source, line));
     const emit = (event: string, ...args: unknown[]): void => void this.emit(event, ...args);
     const currentGen = (): Generation | undefined => this.gen;
@@ -328,7 +330,7 @@ export class LambdaEmulator extends EventEmitter {
       handler: this.opts.handler,
       layerDir: this.opts.layerDir,
       functionDir: this.opts.functionDir,
-      runtimeDir: path.dirname(BOOTSTRAP_PATH),
+      runtime: this.runtime,
     });
 
     const files = listExtensions(path.join(this.opts.layerDir, "extensions"));
@@ -353,7 +355,7 @@ export class LambdaEmulator extends EventEmitter {
 
     // Runtime init starts only after every extension registered.
     if (!failure && !this.isKilled()) {
-      this.processes.spawnRuntime(gen, { command: process.execPath, args: [BOOTSTRAP_PATH], cwd: this.opts.functionDir }, envs.runtime);
+      this.processes.spawnRuntime(gen, { command: this.runtime.command, args: this.runtime.args, cwd: this.opts.functionDir }, envs.runtime);
       const readyOutcome = await this.awaitOutcome(
         gen,
         () => gen.runtime.pendingNext !== undefined && registered(gen).every((e) => e.pendingNext !== undefined),
