@@ -39,8 +39,8 @@ function context(given: Record<string, string>): EvalContext {
 }
 
 describe("template.yaml: structure", () => {
-  it("has one layer and one function", () => {
-    expect(layerIds).toEqual(["VaultLambdaAgentLayer"]);
+  it("has the slim layer, the two standalone layers and one function", () => {
+    expect(layerIds).toEqual(["VaultLambdaAgentLayer", "VaultLambdaAgentStandaloneX86Layer", "VaultLambdaAgentStandaloneArm64Layer"]);
     expect(functionIds).toEqual(["OrdersFunction"]);
   });
 

@@ -10,8 +10,10 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stripElf } from "../../scripts/elf-strip.mjs";
+import { parseCfnYaml } from "../../scripts/validate-sam.mjs";
 import { NODE_VERSION } from "../../scripts/standalone-node.mjs";
-import { EXTENSION_NAME, LAYER_ZIP, ROOT, extractZip, readZip, requireBuilt, run, type ZipEntryInfo } from "./helpers.ts";
+import type { Template } from "./cfn.ts";
+import { EXTENSION_NAME, LAYER_ZIP, ROOT, cleanEnv, extractZip, readZip, requireBuilt, run, treeModes, type ZipEntryInfo } from "./helpers.ts";
 
 const ZIPS = { x86_64: standaloneZip("x86_64"), arm64: standaloneZip("arm64") };
 const ELF_MACHINE = { x86_64: 62, arm64: 183 } as const;
@@ -170,5 +172,46 @@ describe("the ELF stripper", () => {
     elf32[4] = 1;
     elf32[5] = 1;
     expect(() => stripElf(elf32)).toThrow(/64-bit little-endian/);
+  });
+});
+
+describe("SAM: the standalone layers in template.yaml, built by the Makefile", () => {
+  const template = parseCfnYaml(fs.readFileSync(path.join(ROOT, "template.yaml"), "utf8")) as Template;
+  const AL2_RUNTIMES = ["python3.10", "python3.11", "java8.al2", "java11", "java17", "provided.al2", "nodejs18.x"];
+  const LAYERS = { x86_64: "VaultLambdaAgentStandaloneX86Layer", arm64: "VaultLambdaAgentStandaloneArm64Layer" } as const;
+
+  it.each(Object.entries(LAYERS))("%s: %s, one architecture, Amazon Linux 2023 runtimes only (at most 15, Lambda's limit)", (arch, id) => {
+    const layer = template.Resources[id]!;
+    expect(layer.Type).toBe("AWS::Serverless::LayerVersion");
+    expect(layer.Metadata?.BuildMethod).toBe("makefile");
+    const props = layer.Properties!;
+    expect(props.CompatibleArchitectures).toEqual([arch]);
+    const runtimes = props.CompatibleRuntimes as string[];
+    expect(runtimes.length).toBeLessThanOrEqual(15);
+    for (const r of ["python3.12", "java21", "dotnet10", "ruby3.4", "provided.al2023", "nodejs24.x"]) expect(runtimes).toContain(r);
+    expect(runtimes.filter((r) => AL2_RUNTIMES.includes(r))).toEqual([]);
+    expect(fs.readFileSync(path.join(ROOT, "Makefile"), "utf8")).toMatch(new RegExp(`^build-${id}:`, "m"));
+  });
+
+  it("make build-VaultLambdaAgentStandaloneArm64Layer: the layer tree with the arm64 node, modes as Lambda needs them even under umask 077", async () => {
+    const artifacts = tmpDir("vla-sam-standalone-");
+    const r = await run("/bin/sh", ["-c", 'umask 077 && exec make --no-print-directory build-VaultLambdaAgentStandaloneArm64Layer ARTIFACTS_DIR="$1"', "sh", artifacts], {
+      env: cleanEnv(),
+      cwd: ROOT,
+      timeoutMs: 120_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(treeModes(artifacts)).toEqual({
+      "extensions/": "0755",
+      [`extensions/${EXTENSION_NAME}`]: "0755",
+      [`${EXTENSION_NAME}/`]: "0755",
+      [`${EXTENSION_NAME}/index.mjs`]: "0644",
+      [`${EXTENSION_NAME}/assume-role.mjs`]: "0644",
+      [`${EXTENSION_NAME}/bin/`]: "0755",
+      [`${EXTENSION_NAME}/bin/node`]: "0755",
+      [`${EXTENSION_NAME}/bin/LICENSE`]: "0644",
+    });
+    const node = (await readZip(ZIPS.arm64)).find((e) => e.fileName === `${EXTENSION_NAME}/bin/node`)!.data;
+    expect(fs.readFileSync(path.join(artifacts, EXTENSION_NAME, "bin", "node")).equals(node)).toBe(true);
   });
 });
