@@ -13,7 +13,7 @@ import { stripElf } from "../../scripts/elf-strip.mjs";
 import { parseCfnYaml } from "../../scripts/validate-sam.mjs";
 import { NODE_VERSION } from "../../scripts/standalone-node.mjs";
 import type { Template } from "./cfn.ts";
-import { EXTENSION_NAME, LAYER_ZIP, ROOT, cleanEnv, extractZip, readZip, requireBuilt, run, treeModes, type ZipEntryInfo } from "./helpers.ts";
+import { EXTENSION_NAME, LAYER_ZIP, ROOT, extractZip, makeUnderUmask077, readZip, requireBuilt, run, treeModes, type ZipEntryInfo } from "./helpers.ts";
 
 const ZIPS = { x86_64: standaloneZip("x86_64"), arm64: standaloneZip("arm64") };
 const ELF_MACHINE = { x86_64: 62, arm64: 183 } as const;
@@ -195,11 +195,7 @@ describe("SAM: the standalone layers in template.yaml, built by the Makefile", (
 
   it("make build-VaultLambdaAgentStandaloneArm64Layer: the layer tree with the arm64 node, modes as Lambda needs them even under umask 077", async () => {
     const artifacts = tmpDir("vla-sam-standalone-");
-    const r = await run("/bin/sh", ["-c", 'umask 077 && exec make --no-print-directory build-VaultLambdaAgentStandaloneArm64Layer ARTIFACTS_DIR="$1"', "sh", artifacts], {
-      env: cleanEnv(),
-      cwd: ROOT,
-      timeoutMs: 120_000,
-    });
+    const r = await makeUnderUmask077("build-VaultLambdaAgentStandaloneArm64Layer", artifacts, 120_000);
     expect(r.code, r.stderr).toBe(0);
     expect(treeModes(artifacts)).toEqual({
       "extensions/": "0755",
