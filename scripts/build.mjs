@@ -30,6 +30,8 @@ const flavor = option("--flavor") ?? "slim";
 const treeArch = option("--arch");
 if (!["slim", "standalone"].includes(flavor)) throw new Error(`--flavor ${flavor}: use slim or standalone`);
 if (flavor === "standalone" && !ARCHITECTURES.includes(treeArch)) throw new Error(`--flavor standalone needs --arch ${ARCHITECTURES.join(" or ")}`);
+// A plain build writes every zip; --flavor standalone writes the one tree SAM asks for.
+if (flavor === "standalone" && !layerOnly) throw new Error("--flavor standalone writes a layer tree for SAM: use it with --out <dir> --layer-only (a plain build writes the standalone zips)");
 
 // One launcher for both flavors: it runs the layer's own node when the layer has one (standalone),
 // else the runtime's (slim).
