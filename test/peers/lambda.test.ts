@@ -570,6 +570,8 @@ describe("LambdaEmulator: the python runtime", () => {
     expect(failed.ok).toBe(false);
     expect(failed.error).toMatchObject({ errorType: "ValueError", errorMessage: "bad input" });
     expect(failed.reset).toBeUndefined();
+    const unserializable = await emu.invoke({ unserializable: true });
+    expect(unserializable.error?.errorType).toBe("Runtime.MarshalError");
     expect((await emu.invoke({ echo: "two" })).response).toMatchObject({ echo: "two" });
     const sd = await emu.shutdown();
     expect(sd.killed).toEqual(["runtime"]);

@@ -95,6 +95,10 @@ def load_handler():
     return fn
 
 
+class MarshalError(Exception):
+    """The handler's result is not JSON: Lambda reports Runtime.MarshalError."""
+
+
 class Context:
     def __init__(self, headers):
         self.aws_request_id = headers.get("Lambda-Runtime-Aws-Request-Id")
@@ -132,9 +136,13 @@ def main():
             event = body.decode("utf-8", "replace")
         try:
             result = handler(event, context)
-            call("POST", f"{BASE}/invocation/{request_id}/response", json.dumps(result).encode("utf-8"), {"Content-Type": "application/json"})
+            try:
+                payload = json.dumps(result).encode("utf-8")
+            except (TypeError, ValueError) as err:
+                raise MarshalError(f"Unable to marshal response: {err}") from err
+            call("POST", f"{BASE}/invocation/{request_id}/response", payload, {"Content-Type": "application/json"})
         except Exception as err:
-            error = error_body(err)
+            error = error_body(err, "Runtime.MarshalError" if isinstance(err, MarshalError) else None)
             print(f"[ERROR] {error['errorType']}: {error['errorMessage']}", file=sys.stderr)
             call("POST", f"{BASE}/invocation/{request_id}/error", error, {"Lambda-Runtime-Function-Error-Type": error["errorType"], "Content-Type": "application/json"})
 
