@@ -108,6 +108,15 @@ describe("the x86_64 standalone layer, extracted as Lambda extracts /opt", () =>
     expect(JSON.parse(r.stdout)).toEqual({ name: EXTENSION_NAME, version: pkg.version, flavor: "standalone", node: `v${NODE_VERSION}`, arch: "x64" });
   });
 
+  it("prefers its own Node.js to a node the runtime has (a Node.js function given the standalone layer)", async () => {
+    const bin = tmpDir("vla-runtime-node-");
+    fs.symlinkSync(process.execPath, path.join(bin, "node"));
+    const r = await run(launcher, ["--version"], { env: { PATH: bin }, cwd: "/", timeoutMs: 15_000 });
+    expect(r.code, r.stderr).toBe(0);
+    // "standalone": the process runs on the layer's bin/node (src/self-check.ts compares the paths)
+    expect(JSON.parse(r.stdout)).toMatchObject({ flavor: "standalone", node: `v${NODE_VERSION}` });
+  });
+
   it("without --version it is the extension: outside Lambda it says what it needs", async () => {
     const r = await run(launcher, [], { env: { PATH: tmpDir("vla-empty-path-") }, cwd: "/", timeoutMs: 15_000 });
     expect(r.code).toBe(1);
