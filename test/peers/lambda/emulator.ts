@@ -144,32 +144,9 @@ export class LambdaEmulator extends EventEmitter {
    * initialised again first, as Lambda does on the next invoke; the result then carries `init`.
    */
   async invoke(payload?: unknown): Promise<InvokeResult> {
-    let init: InitResult | undefined;
-    const crashed = this.gen;
-    if (this.phase === "ready" && crashed?.fatal) {
-      // A process died while the environment was idle: Lambda resets it before the next event.
-      this.phase = "shutting-down";
-      await this.shutdownGeneration(crashed, "failure");
-      if (this.isKilled()) return this.killedInvoke();
-      this.phase = "failed";
-    }
-    if (this.phase === "failed") {
-      init = await this.runInit();
-      if (!init.ok) {
-        const at = epochMs();
-        return {
-          ok: false,
-          error: { errorType: init.error?.type ?? "Unknown", errorMessage: init.error?.message ?? "init failed" },
-          timedOut: init.error?.type === "Sandbox.Timedout",
-          requestId: "",
-          startedAt: at,
-          doneAt: at,
-          durationMs: 0,
-          extensionOverheadMs: 0,
-          init,
-        };
-      }
-    }
+    const before = await this.resetBeforeInvoke();
+    if ("failed" in before) return before.failed;
+    const init = before.init;
     if (this.phase !== "ready") {
       const hint = this.phase === "new" ? " (call start() first)" : "";
       throw new Error(`LambdaEmulator.invoke(): cannot invoke while the environment is ${this.phase}${hint}`);
@@ -177,32 +154,19 @@ export class LambdaEmulator extends EventEmitter {
     const gen = this.gen!;
     this.phase = "invoking";
 
-    const requestId = randomUUID();
     const inv: Invocation = {
-      requestId,
+      requestId: randomUUID(),
       payload: payload === undefined ? "{}" : JSON.stringify(payload),
       deadlineMs: Date.now() + this.opts.timeoutMs,
       arn: this.functionArn,
       traceId: traceHeader(),
     };
+    const requestId = inv.requestId;
     gen.invocation = inv;
     this.processes.thaw(gen);
     const startedAt = epochMs();
     this.recorder.mark("lambda", "invoke", requestId);
-
-    // The runtime and every INVOKE subscriber get the event at the same time.
-    deliverToRuntime(gen, inv, this.recorder.mark);
-    for (const ext of gen.extensions) {
-      if (ext.id && ext.events.includes("INVOKE") && !ext.exitError) {
-        deliverToExtension(ext, {
-          eventType: "INVOKE",
-          deadlineMs: inv.deadlineMs,
-          requestId,
-          invokedFunctionArn: inv.arn,
-          tracing: { type: "X-Amzn-Trace-Id", value: inv.traceId },
-        }, this.recorder.mark);
-      }
-    }
+    this.deliverInvoke(gen, inv);
 
     // The function timeout bounds the whole invoke phase, extensions included.
     const outcome = await this.awaitOutcome(
@@ -210,27 +174,7 @@ export class LambdaEmulator extends EventEmitter {
       () => inv.response !== undefined && gen.runtime.pendingNext !== undefined && registered(gen).every((e) => e.pendingNext !== undefined),
       startedAt + this.opts.timeoutMs,
     );
-    const doneAt = epochMs();
-    const runtimeDoneAt = inv.respondedAt;
-    const lastExtNext = Math.max(
-      0,
-      ...registered(gen)
-        .filter((e) => e.events.includes("INVOKE") && e.lastNextAt !== undefined && e.lastNextAt >= startedAt)
-        .map((e) => e.lastNextAt!),
-    );
-    const result: InvokeResult = {
-      ok: false,
-      timedOut: outcome === "timeout",
-      requestId,
-      startedAt,
-      ...(runtimeDoneAt !== undefined ? { runtimeDoneAt } : {}),
-      doneAt,
-      durationMs: (runtimeDoneAt ?? doneAt) - startedAt,
-      extensionOverheadMs: runtimeDoneAt !== undefined && lastExtNext > runtimeDoneAt ? lastExtNext - runtimeDoneAt : 0,
-      ...(init ? { init } : {}),
-    };
-    if (inv.response?.body !== undefined) result.response = parseResponse(inv.response.body);
-    if (inv.response?.error) result.error = inv.response.error;
+    const result: InvokeResult = { ...invokeAccounting(gen, inv, startedAt, outcome === "timeout"), ...(init ? { init } : {}) };
 
     if (outcome === "killed") return { ...result, error: { errorType: "Emulator.Killed", errorMessage: "the emulator was killed during the invoke" } };
     if (outcome === "done") {
@@ -257,6 +201,39 @@ export class LambdaEmulator extends EventEmitter {
     }
     this.emit("invoke-done", result);
     return result;
+  }
+
+  /**
+   * Before an invoke, Lambda resets an environment a process of which died while it was idle, and
+   * initialises again one that was reset. Returns the invoke's failed result if that init failed.
+   */
+  private async resetBeforeInvoke(): Promise<{ init?: InitResult } | { failed: InvokeResult }> {
+    const crashed = this.gen;
+    if (this.phase === "ready" && crashed?.fatal) {
+      this.phase = "shutting-down";
+      await this.shutdownGeneration(crashed, "failure");
+      if (this.isKilled()) return { failed: emptyInvoke({ errorType: "Emulator.Killed", errorMessage: "the emulator was killed" }) };
+      this.phase = "failed";
+    }
+    if (this.phase !== "failed") return {};
+    const init = await this.runInit();
+    if (init.ok) return { init };
+    const error = { errorType: init.error?.type ?? "Unknown", errorMessage: init.error?.message ?? "init failed" };
+    return { failed: { ...emptyInvoke(error), timedOut: init.error?.type === "Sandbox.Timedout", init } };
+  }
+
+  /** The runtime and every INVOKE subscriber get the event at the same time. */
+  private deliverInvoke(gen: Generation, inv: Invocation): void {
+    deliverToRuntime(gen, inv, this.recorder.mark);
+    for (const ext of gen.extensions) {
+      if (ext.id && ext.events.includes("INVOKE") && !ext.exitError) {
+        deliverToExtension(
+          ext,
+          { eventType: "INVOKE", deadlineMs: inv.deadlineMs, requestId: inv.requestId, invokedFunctionArn: inv.arn, tracing: { type: "X-Amzn-Trace-Id", value: inv.traceId } },
+          this.recorder.mark,
+        );
+      }
+    }
   }
 
   /** Lets wall-clock time pass while the environment stays as it is (frozen, between invokes). */
@@ -458,20 +435,40 @@ export class LambdaEmulator extends EventEmitter {
   private isKilled(): boolean {
     return this.phase === "killed";
   }
+}
 
-  private killedInvoke(): InvokeResult {
-    const at = epochMs();
-    return {
-      ok: false,
-      error: { errorType: "Emulator.Killed", errorMessage: "the emulator was killed" },
-      timedOut: false,
-      requestId: "",
-      startedAt: at,
-      doneAt: at,
-      durationMs: 0,
-      extensionOverheadMs: 0,
-    };
-  }
+/** An invoke that never reached the function (killed, or its re-init failed). */
+function emptyInvoke(error: { errorType: string; errorMessage: string }): InvokeResult {
+  const at = epochMs();
+  return { ok: false, error, timedOut: false, requestId: "", startedAt: at, doneAt: at, durationMs: 0, extensionOverheadMs: 0 };
+}
+
+/**
+ * What an invoke took: `durationMs` event → runtime response, `extensionOverheadMs` runtime response
+ * → last INVOKE subscriber back in next (Lambda's PostRuntimeExtensionsDuration); the response or error.
+ */
+function invokeAccounting(gen: Generation, inv: Invocation, startedAt: number, timedOut: boolean): InvokeResult {
+  const doneAt = epochMs();
+  const runtimeDoneAt = inv.respondedAt;
+  const lastExtNext = Math.max(
+    0,
+    ...registered(gen)
+      .filter((e) => e.events.includes("INVOKE") && e.lastNextAt !== undefined && e.lastNextAt >= startedAt)
+      .map((e) => e.lastNextAt!),
+  );
+  const result: InvokeResult = {
+    ok: false,
+    timedOut,
+    requestId: inv.requestId,
+    startedAt,
+    ...(runtimeDoneAt !== undefined ? { runtimeDoneAt } : {}),
+    doneAt,
+    durationMs: (runtimeDoneAt ?? doneAt) - startedAt,
+    extensionOverheadMs: runtimeDoneAt !== undefined && lastExtNext > runtimeDoneAt ? lastExtNext - runtimeDoneAt : 0,
+  };
+  if (inv.response?.body !== undefined) result.response = parseResponse(inv.response.body);
+  if (inv.response?.error) result.error = inv.response.error;
+  return result;
 }
 
 // A detached process group survives its parent: if the host exits without kill(), stop nothing
