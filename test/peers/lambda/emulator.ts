@@ -296,50 +296,7 @@ export class LambdaEmulator extends EventEmitter {
     await this.server.ensure();
     this.recorder.mark("lambda", "init-start");
 
-    const envs = lambdaEnvironments({
-      userEnv: this.opts.env,
-      runtimeApi: this.runtimeApi,
-      credentials: this.opts.credentials,
-      region: this.opts.region,
-      functionName: this.opts.functionName,
-      functionVersion: this.opts.functionVersion,
-      memoryMb: this.opts.memoryMb,
-      handler: this.opts.handler,
-      layerDir: this.opts.layerDir,
-      functionDir: this.opts.functionDir,
-      runtime: this.runtime,
-    });
-
-    const files = listExtensions(path.join(this.opts.layerDir, "extensions"));
-    gen.extensions = files.map((file) => ({ name: path.basename(file), path: file, events: [], queue: [] }));
-
-    let failure: EmulatorError | undefined;
-    if (gen.extensions.length > MAX_EXTENSIONS) {
-      failure = {
-        source: "lambda",
-        type: "Extension.TooManyExtensions",
-        message: `${gen.extensions.length} extensions in ${path.join(this.opts.layerDir, "extensions")}; Lambda allows at most ${MAX_EXTENSIONS}`,
-      };
-      gen.extensions = [];
-    }
-
-    // Extension init: every extension starts at once (spawn order: alphabetical).
-    if (!failure && !this.isKilled()) {
-      for (const ext of gen.extensions) this.processes.spawnExtension(gen, ext, envs.extension, this.opts.layerDir);
-      const registeredOutcome = await this.awaitOutcome(gen, () => gen.extensions.every((e) => e.id !== undefined), deadline);
-      failure = this.initFailure(gen, registeredOutcome, "register");
-    }
-
-    // Runtime init starts only after every extension registered.
-    if (!failure && !this.isKilled()) {
-      this.processes.spawnRuntime(gen, { command: this.runtime.command, args: this.runtime.args, cwd: this.opts.functionDir }, envs.runtime);
-      const readyOutcome = await this.awaitOutcome(
-        gen,
-        () => gen.runtime.pendingNext !== undefined && registered(gen).every((e) => e.pendingNext !== undefined),
-        deadline,
-      );
-      failure = this.initFailure(gen, readyOutcome, "next");
-    }
+    const failure = await this.initPhases(gen, deadline);
 
     if (this.isKilled()) {
       const at = epochMs();
@@ -382,6 +339,47 @@ export class LambdaEmulator extends EventEmitter {
     };
     this.emit("init-failed", result);
     return result;
+  }
+
+  /**
+   * Lambda's init phases: every extension starts at once (alphabetical spawn order) and registers;
+   * only then the runtime starts; init is over when the runtime and every extension wait in next.
+   * Returns what failed, if anything.
+   */
+  private async initPhases(gen: Generation, deadline: number): Promise<EmulatorError | undefined> {
+    const envs = lambdaEnvironments({
+      userEnv: this.opts.env,
+      runtimeApi: this.runtimeApi,
+      credentials: this.opts.credentials,
+      region: this.opts.region,
+      functionName: this.opts.functionName,
+      functionVersion: this.opts.functionVersion,
+      memoryMb: this.opts.memoryMb,
+      handler: this.opts.handler,
+      layerDir: this.opts.layerDir,
+      functionDir: this.opts.functionDir,
+      runtime: this.runtime,
+    });
+    const extensionsDir = path.join(this.opts.layerDir, "extensions");
+    gen.extensions = listExtensions(extensionsDir).map((file) => ({ name: path.basename(file), path: file, events: [], queue: [] }));
+    if (gen.extensions.length > MAX_EXTENSIONS) {
+      const message = `${gen.extensions.length} extensions in ${extensionsDir}; Lambda allows at most ${MAX_EXTENSIONS}`;
+      gen.extensions = [];
+      return { source: "lambda", type: "Extension.TooManyExtensions", message };
+    }
+    if (this.isKilled()) return undefined;
+    for (const ext of gen.extensions) this.processes.spawnExtension(gen, ext, envs.extension, this.opts.layerDir);
+    const registeredOutcome = await this.awaitOutcome(gen, () => gen.extensions.every((e) => e.id !== undefined), deadline);
+    const failure = this.initFailure(gen, registeredOutcome, "register");
+    if (failure || this.isKilled()) return failure;
+
+    this.processes.spawnRuntime(gen, { command: this.runtime.command, args: this.runtime.args, cwd: this.opts.functionDir }, envs.runtime);
+    const readyOutcome = await this.awaitOutcome(
+      gen,
+      () => gen.runtime.pendingNext !== undefined && registered(gen).every((e) => e.pendingNext !== undefined),
+      deadline,
+    );
+    return this.initFailure(gen, readyOutcome, "next");
   }
 
   private initFailure(gen: Generation, outcome: Outcome, waitingFor: "register" | "next"): EmulatorError | undefined {
