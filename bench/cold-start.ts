@@ -5,6 +5,9 @@
  * (bench/fixtures/register.mjs). With 20 ms injected on every Vault request, init must cost two
  * sequential Vault round trips (login, then every read at once) whatever the number of secrets.
  *
+ * The standalone layer (its own Node.js, extracted from its zip) is measured in the same run, beside
+ * the slim one, against its own baseline: the same register script on the layer's node.
+ *
  * Runs are interleaved (each iteration runs every variant, in an order rotated per iteration) so
  * that drift of the shared machine falls on all of them alike; figures are medians.
  */
@@ -13,6 +16,7 @@ import { FakeExtensionsApi } from "./extensions-api.ts";
 import { Proc } from "./proc.ts";
 import { describeSamples, makeResult, max, median, round } from "./stats.ts";
 import type { BenchOptions, BenchResult } from "./types.ts";
+import { extractStandaloneLayer } from "./standalone.ts";
 import { BUNDLE, BenchWorld, DB_PATH, FIXTURES, LAUNCHER, freePort, kvPath } from "./world.ts";
 import { epochMs } from "../test/peers/lambda/clock.ts";
 import type { VaultRequestRecord } from "../test/peers/vault/server.ts";
@@ -108,6 +112,7 @@ function rotate<T>(items: T[], by: number): T[] {
 
 export async function coldStart(opts: BenchOptions): Promise<BenchResult[]> {
   const iterations = opts.smoke ? 2 : 15;
+  const standalone = await extractStandaloneLayer();
   const world = await BenchWorld.start();
   const api = await FakeExtensionsApi.start();
   const node = process.execPath;
@@ -120,6 +125,10 @@ export async function coldStart(opts: BenchOptions): Promise<BenchResult[]> {
     // The leanest Node program doing the same work: what the work itself costs in a fresh process.
     { key: "floor-1", command: node, args: [FLOOR], secrets: 1, latency: false },
     { key: "floor-10", command: node, args: [FLOOR], secrets: 10, latency: false },
+    // The standalone layer: its launcher (glibc check, then its own node) and its node's own baseline.
+    { key: "standalone-baseline", command: standalone.node, args: [path.join(FIXTURES, "register.mjs")], secrets: 0, latency: false },
+    { key: "standalone-1", command: standalone.launcher, args: [], secrets: 1, latency: false },
+    { key: "standalone-10", command: standalone.launcher, args: [], secrets: 10, latency: false },
   ];
   const slow: Variant[] = [
     { key: "ext-1+lat", command: LAUNCHER, args: [], secrets: 1, latency: true },
@@ -147,6 +156,7 @@ export async function coldStart(opts: BenchOptions): Promise<BenchResult[]> {
   } finally {
     await api.close();
     await world.close();
+    standalone.cleanup();
   }
 
   const ms = (key: string): number[] => samples.get(key)!.map((s) => s.ms);
@@ -154,13 +164,13 @@ export async function coldStart(opts: BenchOptions): Promise<BenchResult[]> {
   const launcherMs = median(ms("ext-1")) - median(ms("direct-1"));
   const env = `Environment: Lambda's extension environment as the emulator builds it, identical for baseline and extension; the host's NODE_EXTRA_CA_CERTS (which adds ~100 ms to every Node 20 start) is absent from both.${anomalies.length ? ` RETRIED ${anomalies.length} run(s) that never registered: ${anomalies.join("; ")}` : ""}`;
 
-  const breakdown = (key: string): string => {
+  const breakdown = (key: string, baseline = base): string => {
     const s = samples.get(key)!;
     const init = median(s.map((x) => x.ready?.initMs ?? Number.NaN).filter(Number.isFinite));
     const login = median(s.map((x) => x.ready?.loginMs ?? Number.NaN).filter(Number.isFinite));
     const reads = median(s.map((x) => x.ready?.readsMs ?? Number.NaN).filter(Number.isFinite));
     const total = median(ms(key));
-    return `spawn→register ${describeSamples(ms(key))} ms; of which the extension's own init (listen, login, reads, from its "ready" log) ${round(init, 1)} ms (login done at ${round(login, 1)}, reads done at ${round(reads, 1)}), the rest — node boot, launcher, loading the bundle, the register call — ${round(total - init, 1)} ms vs ${round(base, 1)} ms for the baseline's boot + register`;
+    return `spawn→register ${describeSamples(ms(key))} ms; of which the extension's own init (listen, login, reads, from its "ready" log) ${round(init, 1)} ms (login done at ${round(login, 1)}, reads done at ${round(reads, 1)}), the rest — node boot, launcher, loading the bundle, the register call — ${round(total - init, 1)} ms vs ${round(baseline, 1)} ms for the baseline's boot + register`;
   };
 
   const results: BenchResult[] = [];
@@ -198,6 +208,26 @@ export async function coldStart(opts: BenchOptions): Promise<BenchResult[]> {
         target: `≤ baseline + 2×${LATENCY_MS} + 30 ms`,
         met: value <= base + LATENCY_ALLOWANCE_MS,
         notes: `${LATENCY_MS} ms injected before every Vault request is handled (the test server's latency fault). ${breakdown(key)}. Vault requests per init: ${median(s.map((x) => x.vaultRequests))}. Target: ${round(base + LATENCY_ALLOWANCE_MS, 1)} ms. The leanest Node program doing the same work with 10 secrets: ${round(median(ms("floor-10+lat")), 1)} ms.`,
+      }),
+    );
+  }
+  const standaloneBase = median(ms("standalone-baseline"));
+  for (const [key, slimKey, n] of [
+    ["standalone-1", "ext-1", 1],
+    ["standalone-10", "ext-10", 10],
+  ] as const) {
+    const value = median(ms(key));
+    const slim = median(ms(slimKey));
+    results.push(
+      makeResult({
+        group: GROUP,
+        name: `standalone-${n}-secret${n > 1 ? "s" : ""}`,
+        value,
+        unit: "ms",
+        baseline: standaloneBase,
+        target: `ratio ≤ ${RATIO_TARGET}`,
+        met: value / standaloneBase <= RATIO_TARGET,
+        notes: `The standalone layer (its own Node.js ${standalone.nodeVersion}, from the x86_64 zip as extracted) in the same run as the slim one: ${breakdown(key, standaloneBase)}. Baseline: the same register script on the layer's node, ${describeSamples(ms("standalone-baseline"))} ms (the slim layer's baseline, on the host's node ${process.version}: ${round(base, 1)} ms). The slim layer with the same ${n} secret(s): ${round(slim, 1)} ms; standalone − slim = ${round(value - slim, 1)} ms, of which the two nodes' boot differs by ${round(standaloneBase - base, 1)} ms.`,
       }),
     );
   }

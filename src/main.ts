@@ -7,11 +7,16 @@ import { vleCompat } from "./config/vle-compat.ts";
 import { createLogger, Redactor } from "./log.ts";
 import { Agent } from "./agent.ts";
 import { runLifecycle, type InitFailure } from "./lambda/lifecycle.ts";
+import { versionLine } from "./self-check.ts";
 
 /** Lambda's init phase lasts 10 s for everything, the function's own init included. */
 const INIT_BUDGET_MS = 6_500;
 
 async function main(): Promise<number> {
+  if (process.argv[2] === "--version") {
+    process.stdout.write(versionLine() + "\n");
+    return 0;
+  }
   const startedAt = Date.now();
   const redactor = new Redactor();
   let config: Config | undefined;

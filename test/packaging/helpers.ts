@@ -103,6 +103,11 @@ export function run(command: string, args: string[], opts: { env: Record<string,
   });
 }
 
+/** `make <target> ARTIFACTS_DIR=<dir>` as `sam build` runs it, under a umask that would break careless modes. */
+export function makeUnderUmask077(target: string, artifactsDir: string, timeoutMs = 60_000): Promise<RunResult> {
+  return run("/bin/sh", ["-c", `umask 077 && exec make --no-print-directory ${target} ARTIFACTS_DIR="$1"`, "sh", artifactsDir], { env: cleanEnv(), cwd: ROOT, timeoutMs });
+}
+
 /** The host environment minus what would change how a child build or make behaves. */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};

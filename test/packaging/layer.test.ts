@@ -113,6 +113,8 @@ describe("the launcher", () => {
     const line = JSON.parse(lines[0]!) as { level: string; message: string };
     expect(line.level).toBe("ERROR");
     expect(line.message).toMatch(/^vault-lambda-agent needs a Node\.js runtime \(nodejs20\.x, nodejs22\.x or nodejs24\.x\)/);
+    // and where to go instead
+    expect(line.message).toContain("use the standalone layer");
   });
 
   it("with node on PATH: runs the bundle next to it from any working directory, without the function's NODE_OPTIONS", async () => {

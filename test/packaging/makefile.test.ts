@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { EXTENSION_NAME, LAYER_DIR, ROOT, cleanEnv, requireBuilt, run, treeModes } from "./helpers.ts";
+import { EXTENSION_NAME, LAYER_DIR, ROOT, cleanEnv, makeUnderUmask077, requireBuilt, run, treeModes } from "./helpers.ts";
 
 const TARGET = "build-VaultLambdaAgentLayer";
 const tmpDirs: string[] = [];
@@ -27,11 +27,7 @@ describe(`make ${TARGET}`, () => {
     fs.mkdirSync(path.join(artifacts, EXTENSION_NAME));
     fs.writeFileSync(path.join(artifacts, EXTENSION_NAME, "stale.mjs"), "// from an older build\n");
 
-    const r = await run("/bin/sh", ["-c", `umask 077 && exec make --no-print-directory ${TARGET} ARTIFACTS_DIR="$1"`, "sh", artifacts], {
-      env: cleanEnv(),
-      cwd: ROOT,
-      timeoutMs: 60_000,
-    });
+    const r = await makeUnderUmask077(TARGET, artifacts);
     expect(r.code, r.stderr).toBe(0);
 
     expect(treeModes(artifacts)).toEqual({

@@ -53,8 +53,8 @@ function deployed(ctx: EvalContext): { resources: string[]; outputs: string[] } 
 }
 
 describe("template.yaml: structure", () => {
-  it("has the slim layer and the example function", () => {
-    expect(layerIds).toContain("VaultLambdaAgentLayer");
+  it("has the slim layer, the two standalone layers and the example function", () => {
+    expect(layerIds).toEqual(["VaultLambdaAgentLayer", "VaultLambdaAgentStandaloneX86Layer", "VaultLambdaAgentStandaloneArm64Layer"]);
     expect(functionIds).toEqual(["OrdersFunction"]);
   });
 

@@ -4,11 +4,11 @@
  * Lambda's reserved names cannot be set by the function; the function's other variables are seen by
  * both. Extensions do not see the runtime-only variables listed in the Extensions API docs
  * ("all of the function's environment variables except AWS_EXECUTION_ENV, AWS_LAMBDA_LOG_GROUP_NAME,
- * ..., _HANDLER"). PATH puts the directory of the current `node` first, as `/var/lang/bin` is first on
- * Lambda's Node runtimes, so `#!/usr/bin/env node` and a launcher's `exec node` find the same node.
+ * ..., _HANDLER"). PATH starts with the runtime's own directories (runtimes.ts), then the layer's `bin`.
  */
 import path from "node:path";
 import { randomBytes } from "node:crypto";
+import { runtimeSpec, type RuntimeSpec } from "./runtimes.ts";
 
 /** Names a function may not set (Lambda rejects them at configuration time). */
 export const RESERVED_ENV_NAMES: readonly string[] = [
@@ -58,7 +58,10 @@ export interface LambdaEnvInput {
   handler: string;
   layerDir: string;
   functionDir: string;
-  runtimeDir: string;
+  /** The function's runtime; default: the Node.js runtime (runtimes.ts). */
+  runtime?: RuntimeSpec;
+  /** LAMBDA_RUNTIME_DIR, when it should differ from the runtime's own. */
+  runtimeDir?: string;
 }
 
 export interface LambdaEnvironments {
@@ -76,13 +79,12 @@ export function checkUserEnv(userEnv: Record<string, string>): void {
 
 export function lambdaEnvironments(input: LambdaEnvInput): LambdaEnvironments {
   checkUserEnv(input.userEnv);
-  const nodeBin = path.dirname(process.execPath);
-  const nodeMajor = process.versions.node.split(".")[0] ?? "20";
+  const spec = input.runtime ?? runtimeSpec("nodejs");
   const today = new Date().toISOString().slice(0, 10).replaceAll("-", "/");
 
   const base: Record<string, string> = {
     // Unreserved defaults the function may override.
-    PATH: [nodeBin, "/usr/local/bin", "/usr/bin", "/bin", path.join(input.layerDir, "bin")].join(":"),
+    PATH: [...spec.pathDirs, path.join(input.layerDir, "bin")].join(":"),
     LANG: "en_US.UTF-8",
     ...(process.env.LD_LIBRARY_PATH ? { LD_LIBRARY_PATH: process.env.LD_LIBRARY_PATH } : {}),
     ...input.userEnv,
@@ -105,25 +107,15 @@ export function lambdaEnvironments(input: LambdaEnvInput): LambdaEnvironments {
     ...base,
     _HANDLER: input.handler,
     LAMBDA_TASK_ROOT: input.functionDir,
-    LAMBDA_RUNTIME_DIR: input.runtimeDir,
-    AWS_EXECUTION_ENV: `AWS_Lambda_nodejs${nodeMajor}.x`,
+    LAMBDA_RUNTIME_DIR: input.runtimeDir ?? spec.runtimeDir,
+    AWS_EXECUTION_ENV: spec.executionEnv,
     AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${input.functionName}`,
     AWS_LAMBDA_LOG_STREAM_NAME: `${today}/[${input.functionVersion}]${randomBytes(16).toString("hex")}`,
     AWS_XRAY_CONTEXT_MISSING: input.userEnv.AWS_XRAY_CONTEXT_MISSING ?? "LOG_ERROR",
     AWS_XRAY_DAEMON_ADDRESS: input.userEnv.AWS_XRAY_DAEMON_ADDRESS ?? "169.254.79.129:2000",
     _AWS_XRAY_DAEMON_ADDRESS: "169.254.79.129",
     _AWS_XRAY_DAEMON_PORT: "2000",
-    // The Node runtime's module path (the layer's nodejs/ folders first); the function may override
-    // it, and then, like any variable of the function, extensions see it too.
-    NODE_PATH:
-      input.userEnv.NODE_PATH ??
-      [
-        path.join(input.layerDir, "nodejs", `node${nodeMajor}`, "node_modules"),
-        path.join(input.layerDir, "nodejs", "node_modules"),
-        path.join(input.runtimeDir, "node_modules"),
-        input.runtimeDir,
-        input.functionDir,
-      ].join(":"),
+    ...spec.moduleEnv(input.layerDir, input.functionDir, input.userEnv),
   };
 
   const extension: Record<string, string> = { ...base };

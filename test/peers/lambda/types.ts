@@ -9,8 +9,13 @@ export interface EmulatorOptions {
   layerDir: string;
   /** `LAMBDA_TASK_ROOT`: holds the handler module. */
   functionDir: string;
-  /** `"index.handler"` → `<functionDir>/index.{js,mjs,cjs}`, export `handler` (ESM or CJS). */
+  /**
+   * nodejs: `"index.handler"` → `<functionDir>/index.{js,mjs,cjs}`, export `handler` (ESM or CJS).
+   * python: `"app.handler"` → `<functionDir>/app.py`, function `handler`.
+   */
   handler: string;
+  /** The function's runtime: `nodejs` (default, this process's node) or `python` (the host's python3). */
+  runtime?: "nodejs" | "python";
   /** The function's own environment variables (Lambda's reserved names are rejected). */
   env?: Record<string, string>;
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };

@@ -1,0 +1,1 @@
+export declare function stripElf(elf: Buffer): { output: Buffer; removed: string[] };
