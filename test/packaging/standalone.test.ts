@@ -76,6 +76,8 @@ describe.each(["x86_64", "arm64"] as const)("the standalone %s zip", (arch) => {
       [`extensions/${EXTENSION_NAME}`]: "file 755",
       [`${EXTENSION_NAME}/index.mjs`]: "file 644",
       [`${EXTENSION_NAME}/assume-role.mjs`]: "file 644",
+      [`${EXTENSION_NAME}/LICENSE`]: "file 644",
+      [`${EXTENSION_NAME}/NOTICE`]: "file 644",
       [`${EXTENSION_NAME}/bin/node`]: "file 755",
       [`${EXTENSION_NAME}/bin/LICENSE`]: "file 644",
     });
@@ -212,6 +214,8 @@ describe("SAM: the standalone layers in template.yaml, built by the Makefile", (
       [`${EXTENSION_NAME}/`]: "0755",
       [`${EXTENSION_NAME}/index.mjs`]: "0644",
       [`${EXTENSION_NAME}/assume-role.mjs`]: "0644",
+      [`${EXTENSION_NAME}/LICENSE`]: "0644",
+      [`${EXTENSION_NAME}/NOTICE`]: "0644",
       [`${EXTENSION_NAME}/bin/`]: "0755",
       [`${EXTENSION_NAME}/bin/node`]: "0755",
       [`${EXTENSION_NAME}/bin/LICENSE`]: "0644",

@@ -32,6 +32,10 @@ export interface RuntimeSpec {
 }
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+// Located with `new URL("./…", import.meta.url)`, the form the `dev` command's build (scripts/build-dev.mjs)
+// recognises and copies beside its bundle: the bootstraps must be found from an installed package too.
+const NODE_BOOTSTRAP = fileURLToPath(new URL("./runtime-bootstrap.mjs", import.meta.url));
+const PYTHON_BOOTSTRAP = fileURLToPath(new URL("./runtime-bootstrap.py", import.meta.url));
 
 export function runtimeSpec(name: RuntimeName): RuntimeSpec {
   return name === "python" ? pythonRuntime() : nodeRuntime();
@@ -41,7 +45,7 @@ function nodeRuntime(): RuntimeSpec {
   const major = process.versions.node.split(".")[0] ?? "20";
   return {
     command: process.execPath,
-    args: [path.join(HERE, "runtime-bootstrap.mjs")],
+    args: [NODE_BOOTSTRAP],
     runtimeDir: HERE,
     executionEnv: `AWS_Lambda_nodejs${major}.x`,
     pathDirs: [path.dirname(process.execPath), "/usr/local/bin", "/usr/bin", "/bin"],
@@ -61,7 +65,7 @@ function pythonRuntime(): RuntimeSpec {
   python ??= findPython();
   return {
     command: python.executable,
-    args: [path.join(HERE, "runtime-bootstrap.py")],
+    args: [PYTHON_BOOTSTRAP],
     runtimeDir: HERE,
     executionEnv: `AWS_Lambda_python${python.version}`,
     pathDirs: [python.binDir],
