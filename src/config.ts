@@ -24,9 +24,11 @@
 
 import { posix as path } from "node:path";
 import { formatDuration, parseDuration } from "./duration.ts";
+import { ConfigError, type ConfigProblem } from "./errors.ts";
+import type { LogLevel } from "./log.ts";
+import type { TlsConfig } from "./vault/client.ts";
 
 export type RunMode = "default" | "proxy" | "file";
-export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "off";
 
 export const RUN_MODES: readonly RunMode[] = ["default", "proxy", "file"];
 export const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error", "off"];
@@ -56,15 +58,6 @@ export interface DeclaredSecret {
   variable: string;
   /** The variable that named the file, when one did (absent for file mode's default file). */
   fileVariable?: string;
-}
-
-export interface TlsConfig {
-  caCert?: string;
-  caPath?: string;
-  clientCert?: string;
-  clientKey?: string;
-  serverName?: string;
-  skipVerify: boolean;
 }
 
 export interface AwsEnvironment {
@@ -112,21 +105,6 @@ export interface Config {
   aws: AwsEnvironment;
   /** Things worth a log line at init that do not stop the extension (e.g. a misspelt variable). */
   warnings: string[];
-}
-
-export interface ConfigProblem {
-  variable: string;
-  /** Starts with the variable's name. */
-  message: string;
-}
-
-export class ConfigError extends Error {
-  readonly problems: ConfigProblem[];
-  constructor(problems: ConfigProblem[]) {
-    super(problems.map((p) => p.message).join("; "));
-    this.name = "ConfigError";
-    this.problems = problems;
-  }
 }
 
 /** Variables whose value must never appear in a message, whatever is wrong with it. */

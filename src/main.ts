@@ -2,7 +2,8 @@
  * Entry point of the extension executable: wires configuration, logging, the agent and the Lambda
  * lifecycle. No logic of its own.
  */
-import { parseConfig, ConfigError, type Config } from "./config.ts";
+import { parseConfig, type Config } from "./config.ts";
+import { ConfigError, describe } from "./errors.ts";
 import { createLogger, Redactor } from "./log.ts";
 import { Agent } from "./agent.ts";
 import { runLifecycle, type InitFailure } from "./lambda/lifecycle.ts";
@@ -32,8 +33,8 @@ async function main(): Promise<number> {
   }
 
   const agent = config ? new Agent(config, log, redactor) : undefined;
-  process.on("uncaughtException", (err) => log.error("uncaught exception", { error: err.message }));
-  process.on("unhandledRejection", (err) => log.error("unhandled rejection", { error: err instanceof Error ? err.message : String(err) }));
+  process.on("uncaughtException", (err) => log.error("uncaught exception", { error: describe(err) }));
+  process.on("unhandledRejection", (err) => log.error("unhandled rejection", { error: describe(err) }));
 
   return runLifecycle(
     runtimeApi,

@@ -1,15 +1,7 @@
-// Configuration (DESIGN section 2) and durations: every variable with good and bad values.
+// Configuration (docs/architecture.md, "Configuration"; README) and durations: every variable with good and bad values.
 import { describe, expect, it } from "vitest";
-import {
-  ConfigError,
-  CREDENTIAL_VARIABLES,
-  defaultSecretFile,
-  findSecret,
-  parseConfig,
-  resolveSecretFile,
-  type Config,
-  type ConfigProblem,
-} from "../src/config.ts";
+import { CREDENTIAL_VARIABLES, defaultSecretFile, findSecret, parseConfig, resolveSecretFile, type Config } from "../src/config.ts";
+import { ConfigError, type ConfigProblem } from "../src/errors.ts";
 import { formatDuration, parseDuration } from "../src/duration.ts";
 
 // Sentinels in every credential variable: no message or warning may ever contain them.

@@ -67,9 +67,9 @@ export function planProxyStatic(readAt: number, ttlMs: number): Lease {
 }
 
 /** A token's lease: a TTL of 0 (root-like tokens) never expires and is never renewed. */
-export function planToken(durationS: number, obtainedAt: number, renewable: boolean, graceMs: number): Lease {
+export function planToken(durationS: number, obtainedAt: number, renewable: boolean, graceMs: number, jitter?: number): Lease {
   if (!(durationS > 0)) return { obtainedAt, expiresAt: Infinity, refreshAt: Infinity, renewable: false, graceMs: 0 };
-  return planLease(durationS * 1000, obtainedAt, renewable, graceMs);
+  return planLease(durationS * 1000, obtainedAt, renewable, graceMs, jitter);
 }
 
 /**

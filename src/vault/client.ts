@@ -7,7 +7,17 @@ import http from "node:http";
 import type https from "node:https";
 import fs from "node:fs";
 import path from "node:path";
-import type { TlsConfig } from "../config.ts";
+import { isTransientStatus, VaultError, vaultMessages, type HttpAnswer, type VaultFailure } from "../errors.ts";
+
+/** TLS to Vault, as the Vault CLI reads it from VAULT_CACERT, VAULT_CAPATH... */
+export interface TlsConfig {
+  caCert?: string;
+  caPath?: string;
+  clientCert?: string;
+  clientKey?: string;
+  serverName?: string;
+  skipVerify: boolean;
+}
 
 export interface VaultClientOptions {
   vaultAddr: string;
@@ -35,11 +45,7 @@ export interface VaultRequest {
   signal?: AbortSignal;
 }
 
-export interface RawResponse {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
+export type RawResponse = HttpAnswer;
 
 export interface VaultResponse<T = unknown> {
   status: number;
@@ -47,65 +53,18 @@ export interface VaultResponse<T = unknown> {
   json: T | undefined;
 }
 
-export type VaultErrorKind = "status" | "timeout" | "connection" | "aborted";
-
-/** A failed request to Vault. The message carries Vault's own words (never a token or secret value). */
-export class VaultError extends Error {
-  /** Vault's whole answer, when there was one (the proxy passes it through). */
-  response?: RawResponse;
-
-  constructor(
-    readonly kind: VaultErrorKind,
-    readonly method: string,
-    readonly path: string,
-    readonly status: number | undefined,
-    readonly errors: string[],
-  ) {
-    super(VaultError.describe(kind, method, path, status, errors));
-    this.name = "VaultError";
-  }
-
-  /** Worth another attempt: connection trouble, timeouts, 412, 429 and 5xx other than 501. */
-  get transient(): boolean {
-    if (this.kind === "connection" || this.kind === "timeout") return true;
-    if (this.kind !== "status" || this.status === undefined) return false;
-    return this.status === 412 || this.status === 429 || (this.status >= 500 && this.status !== 501);
-  }
-
-  get permissionDenied(): boolean {
-    return this.status === 403;
-  }
-
-  /** Vault's reason in plain words, for error envelopes returned to the handler. */
-  get reason(): string {
-    if (this.errors.length > 0) return this.errors.join("; ");
-    return this.message;
-  }
-
-  private static describe(kind: VaultErrorKind, method: string, p: string, status: number | undefined, errors: string[]): string {
-    const where = `${method} ${stripQuery(p)}`;
-    switch (kind) {
-      case "timeout":
-        return `Vault did not answer ${where} in time`;
-      case "connection":
-        return `could not reach Vault for ${where}: ${errors.join("; ")}`;
-      case "aborted":
-        return `request ${where} to Vault was abandoned`;
-      default:
-        return `Vault answered ${status} to ${where}${errors.length ? `: ${errors.join("; ")}` : ""}`;
-    }
-  }
-}
-
-function stripQuery(p: string): string {
-  const q = p.indexOf("?");
-  return q < 0 ? p : p.slice(0, q);
+/** What the token manager and the cache need of a Vault client (a fake in unit tests). */
+export interface VaultTransport {
+  /** JSON request with retries; throws VaultError on a non-2xx answer. */
+  request<T = unknown>(req: VaultRequest): Promise<VaultResponse<T>>;
+  /** Request with retries; returns Vault's answer whatever its status. */
+  send(req: VaultRequest): Promise<RawResponse>;
 }
 
 /** A socket idle longer than this may have been closed by Vault while we were frozen. */
 const STALE_SOCKET_MS = 4_000;
 
-export class VaultClient {
+export class VaultClient implements VaultTransport {
   private readonly base: URL;
   /** `node:https` (and with it `tls`) is loaded only for an https address: ~5 ms of every cold start otherwise. */
   private transport: Promise<typeof http | typeof https> | undefined;
@@ -121,14 +80,7 @@ export class VaultClient {
     return this.opts.vaultAddr;
   }
 
-  get namespace(): string | undefined {
-    return this.opts.namespace;
-  }
-
-  get timeoutMs(): number {
-    return this.opts.timeoutMs;
-  }
-
+  /** Requests on the wire now (tests check that `drain` leaves none). */
   get inflightCount(): number {
     return this.inflight.size;
   }
@@ -138,7 +90,8 @@ export class VaultClient {
     const raw = await this.send(req);
     const json = parseJson(raw.body, raw.headers["content-type"]);
     if (raw.status >= 200 && raw.status < 300) return { status: raw.status, headers: raw.headers, json: json as T | undefined };
-    throw new VaultError("status", req.method, req.path, raw.status, errorsOf(json));
+    const { errors, warnings } = vaultMessages(json);
+    throw new VaultError("status", req.method, req.path, raw.status, errors, { warnings });
   }
 
   /**
@@ -158,9 +111,9 @@ export class VaultClient {
       }
       try {
         const res = await this.attempt(req);
-        const transientStatus = res.status === 412 || res.status === 429 || (res.status >= 500 && res.status !== 501);
-        if (!transientStatus || attempt === retries) return res;
-        lastError = new VaultError("status", req.method, req.path, res.status, errorsOf(parseJson(res.body, res.headers["content-type"])));
+        if (!isTransientStatus(res.status) || attempt === retries) return res;
+        const { errors, warnings } = vaultMessages(parseJson(res.body, res.headers["content-type"]));
+        lastError = new VaultError("status", req.method, req.path, res.status, errors, { warnings });
         // A retry that cannot fit before the deadline would only delay the answer we already have.
         if (req.deadline !== undefined && Date.now() + this.backoff(attempt + 1) >= req.deadline) return res;
       } catch (err) {
@@ -233,11 +186,11 @@ export class VaultClient {
 
     const done = new Promise<RawResponse>((resolve, reject) => {
       let settled = false;
-      const fail = (kind: VaultErrorKind, detail: string) => {
+      const fail = (kind: VaultFailure, detail: string, cause?: unknown) => {
         if (settled) return;
         settled = true;
         clientReq.destroy();
-        reject(new VaultError(kind, req.method, req.path, undefined, detail ? [detail] : []));
+        reject(new VaultError(kind, req.method, req.path, undefined, detail ? [detail] : [], { cause }));
       };
       const timer = setTimeout(() => fail("timeout", ""), timeout);
       const clientReq = transport.request(
@@ -255,14 +208,14 @@ export class VaultClient {
           });
           res.on("error", (e) => {
             clearTimeout(timer);
-            fail("connection", connectionDetail(e));
+            fail("connection", connectionDetail(e), e);
           });
         },
       );
       clientReq.on("error", (e) => {
         clearTimeout(timer);
         if (controller.signal.aborted) fail("aborted", "");
-        else fail("connection", connectionDetail(e));
+        else fail("connection", connectionDetail(e), e);
       });
       if (body) clientReq.end(body);
       else clientReq.end();
@@ -315,11 +268,6 @@ function parseJson(body: Buffer, contentType: string | undefined): unknown {
   } catch {
     return undefined;
   }
-}
-
-function errorsOf(json: unknown): string[] {
-  const errors = (json as { errors?: unknown } | undefined)?.errors;
-  return Array.isArray(errors) ? errors.filter((e): e is string => typeof e === "string").map((e) => e.trim()) : [];
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

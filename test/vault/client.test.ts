@@ -9,7 +9,8 @@ import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { VaultClient, VaultError } from "../../src/vault/client.ts";
+import { VaultError } from "../../src/errors.ts";
+import { VaultClient } from "../../src/vault/client.ts";
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures");
 const cert = path.join(fixtures, "test-vault.crt");
