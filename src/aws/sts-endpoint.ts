@@ -28,7 +28,8 @@ const PARTITION_SUFFIXES: readonly (readonly [RegExp, string])[] = [
   [/^eu-isoe-/, "cloud.adc-e.uk"],
   [/^eusc-/, "amazonaws.eu"],
 ];
-const REGION = /^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/;
+/** The shape of a region name in every AWS partition (us-east-1, us-gov-west-1, cn-north-1, eusc-de-east-1...). */
+export const AWS_REGION_SHAPE = /^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/;
 
 /**
  * The STS endpoint the login is signed for. Unset: the global `https://sts.amazonaws.com/`
@@ -42,7 +43,7 @@ export function stsEndpointFor(region?: string): StsEndpoint {
     return { url: "https://sts.amazonaws.com/", host: "sts.amazonaws.com", region: "us-east-1" };
   }
   // The region becomes part of a host name: refuse anything that is not region-shaped.
-  if (!REGION.test(region)) throw new TypeError(`not an AWS region: ${JSON.stringify(region)}`);
+  if (!AWS_REGION_SHAPE.test(region)) throw new TypeError(`not an AWS region: ${JSON.stringify(region)}`);
   const suffix = PARTITION_SUFFIXES.find(([prefix]) => prefix.test(region))?.[1] ?? "amazonaws.com";
   const host = `sts.${region}.${suffix}`;
   return { url: `https://${host}/`, host, region };

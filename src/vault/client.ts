@@ -157,18 +157,8 @@ export class VaultClient implements VaultTransport {
   }
 
   private async attempt(req: VaultRequest): Promise<RawResponse> {
-    this.transport ??= this.base.protocol === "https:" ? import("node:https").then((m) => m.default) : Promise.resolve(http);
-    const transport = await this.transport;
+    const { transport, agent } = await this.connection();
     const now = Date.now();
-    if (this.agent && now - this.lastActivity > STALE_SOCKET_MS) {
-      // After a freeze, pooled sockets are likely dead on the server side; start clean rather than
-      // lose an attempt to ECONNRESET.
-      this.agent.destroy();
-      this.agent = undefined;
-    }
-    const agent = (this.agent ??= this.makeAgent(transport));
-    this.lastActivity = now;
-
     const timeout = Math.max(1, Math.min(this.opts.timeoutMs, req.deadline !== undefined ? req.deadline - now : Infinity));
     const url = new URL("v1/" + req.path.replace(/^\/+/, ""), this.base);
     const body = req.rawBody ?? (req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body)));
@@ -183,50 +173,32 @@ export class VaultClient implements VaultTransport {
     const controller = new AbortController();
     const onOuterAbort = () => controller.abort();
     req.signal?.addEventListener("abort", onOuterAbort, { once: true });
-
-    const done = new Promise<RawResponse>((resolve, reject) => {
-      let settled = false;
-      const fail = (kind: VaultFailure, detail: string, cause?: unknown) => {
-        if (settled) return;
-        settled = true;
-        clientReq.destroy();
-        reject(new VaultError(kind, req.method, req.path, undefined, detail ? [detail] : [], { cause }));
-      };
-      const timer = setTimeout(() => fail("timeout", ""), timeout);
-      const clientReq = transport.request(
-        url,
-        { method: req.method, headers, agent, signal: controller.signal },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => {
-            if (settled) return;
-            settled = true;
-            clearTimeout(timer);
-            this.lastActivity = Date.now();
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
-          });
-          res.on("error", (e) => {
-            clearTimeout(timer);
-            fail("connection", connectionDetail(e), e);
-          });
-        },
-      );
-      clientReq.on("error", (e) => {
-        clearTimeout(timer);
-        if (controller.signal.aborted) fail("aborted", "");
-        else fail("connection", connectionDetail(e), e);
-      });
-      if (body) clientReq.end(body);
-      else clientReq.end();
+    const done = exchange(transport, url, { method: req.method, headers, agent, signal: controller.signal }, body, timeout, req).then((res) => {
+      this.lastActivity = Date.now();
+      return res;
     });
-
     const entry = { controller, done: done.catch(() => undefined) };
     this.inflight.add(entry);
     return done.finally(() => {
       this.inflight.delete(entry);
       req.signal?.removeEventListener("abort", onOuterAbort);
     });
+  }
+
+  /** The transport and the keep-alive pool, fresh after a gap long enough to be a freeze. */
+  private async connection(): Promise<{ transport: typeof http | typeof https; agent: http.Agent }> {
+    this.transport ??= this.base.protocol === "https:" ? import("node:https").then((m) => m.default) : Promise.resolve(http);
+    const transport = await this.transport;
+    const now = Date.now();
+    if (this.agent && now - this.lastActivity > STALE_SOCKET_MS) {
+      // After a freeze, pooled sockets are likely dead on the server side; start clean rather than
+      // lose an attempt to ECONNRESET.
+      this.agent.destroy();
+      this.agent = undefined;
+    }
+    const agent = (this.agent ??= this.makeAgent(transport));
+    this.lastActivity = now;
+    return { transport, agent };
   }
 
   private makeAgent(transport: typeof http | typeof https): http.Agent {
@@ -242,6 +214,51 @@ export class VaultClient implements VaultTransport {
       rejectUnauthorized: !t.skipVerify,
     });
   }
+}
+
+/**
+ * One HTTP exchange: Vault's whole answer, or a VaultError (timeout, connection, aborted when the
+ * signal fired) with the socket error as its cause.
+ */
+function exchange(
+  transport: typeof http | typeof https,
+  url: URL,
+  options: http.RequestOptions,
+  body: Buffer | undefined,
+  timeoutMs: number,
+  req: Pick<VaultRequest, "method" | "path">,
+): Promise<RawResponse> {
+  return new Promise<RawResponse>((resolve, reject) => {
+    let settled = false;
+    const fail = (kind: VaultFailure, detail: string, cause?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clientReq.destroy();
+      reject(new VaultError(kind, req.method, req.path, undefined, detail ? [detail] : [], { cause }));
+    };
+    const timer = setTimeout(() => fail("timeout", ""), timeoutMs);
+    const clientReq = transport.request(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+      });
+      res.on("error", (e) => {
+        clearTimeout(timer);
+        fail("connection", connectionDetail(e), e);
+      });
+    });
+    clientReq.on("error", (e) => {
+      clearTimeout(timer);
+      if (options.signal?.aborted) fail("aborted", "");
+      else fail("connection", connectionDetail(e), e);
+    });
+    if (body) clientReq.end(body);
+    else clientReq.end();
+  });
 }
 
 function loadCa(t: TlsConfig): Buffer[] | undefined {
