@@ -129,7 +129,7 @@ describe("formatDuration", () => {
 // ---------------------------------------------------------------------------------------------
 
 describe("parseConfig: defaults", () => {
-  it("gives DESIGN's defaults for a minimal Lambda environment", () => {
+  it("gives the documented defaults for a minimal Lambda environment", () => {
     const c = parse();
     expect(c).toEqual({
       vaultAddr: "https://vault.example.com:8200",
