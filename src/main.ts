@@ -54,7 +54,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(JSON.stringify({ timestamp: new Date().toISOString(), level: "ERROR", message: "vault-lambda-agent crashed", error: err instanceof Error ? err.message : String(err) }) + "\n");
+    process.stderr.write(JSON.stringify({ timestamp: new Date().toISOString(), level: "ERROR", message: "vault-lambda-agent crashed", error: describe(err) }) + "\n");
     process.exit(1);
   },
 );

@@ -53,11 +53,11 @@ export async function runLifecycle(runtimeApi: string, hooks: LifecycleHooks, lo
       return 1;
     }
     if (event.eventType === "INVOKE") {
-      await hooks.onInvoke(event.deadlineMs).catch((err) => log.error("INVOKE handling failed", { error: String(err) }));
+      await hooks.onInvoke(event.deadlineMs).catch((err) => log.error("INVOKE handling failed", { error: describe(err) }));
       continue;
     }
     await hooks.onShutdown(event.deadlineMs, (event.shutdownReason ?? "").toLowerCase()).catch((err) =>
-      log.error("SHUTDOWN handling failed", { error: String(err) }),
+      log.error("SHUTDOWN handling failed", { error: describe(err) }),
     );
     return 0;
   }

@@ -7,7 +7,7 @@ import http from "node:http";
 import type https from "node:https";
 import fs from "node:fs";
 import path from "node:path";
-import { isTransientStatus, VaultError, vaultMessages, type HttpAnswer, type VaultFailure } from "../errors.ts";
+import { describe, isTransientStatus, VaultError, vaultMessages, type HttpAnswer, type VaultFailure } from "../errors.ts";
 
 /** TLS to Vault, as the Vault CLI reads it from VAULT_CACERT, VAULT_CAPATH... */
 export interface TlsConfig {
@@ -274,7 +274,7 @@ function loadCa(t: TlsConfig): Buffer[] | undefined {
 
 function connectionDetail(e: unknown): string {
   const code = (e as { code?: string }).code;
-  return code ?? (e instanceof Error ? e.message : String(e));
+  return code ?? describe(e);
 }
 
 function parseJson(body: Buffer, contentType: string | undefined): unknown {

@@ -26,6 +26,16 @@ const FAST = { VAULT_TOKEN_EXPIRY_GRACE_PERIOD: "1s" };
  */
 const RENEW_AT = 6_250;
 
+/** A 9 s database lease read once, then the environment frozen until just past its refresh point. */
+async function atRefreshPoint(ctx: TestContext, maxTtl: string, env: Record<string, string> = FAST) {
+  const w = await world({ databaseRole: { default_ttl: "9s", max_ttl: maxTtl } }, ctx);
+  const fn = await w.lambda({ ...env, VAULT_SECRET_PATH_DB: "database/creds/app" });
+  expect((await fn.start()).ok).toBe(true);
+  const first = await readDb(fn);
+  await idleUntil(fn, issuedAt(first, 9) + RENEW_AT);
+  return { w, fn, first };
+}
+
 async function readDb(fn: Awaited<ReturnType<World["lambda"]>>, query = "") {
   const [r] = results(await fn.invoke({ requests: [{ path: `/secrets/db${query}` }] }));
   expect(r!.status, r!.text).toBe(200);
@@ -83,11 +93,7 @@ describe.concurrent("tokens and leases across time", () => {
       // 9 s lease, 1 s grace: renew between the refresh point (5.55–6.0 s) and the grace period
       // (8.0 s). Nothing can make the extension look early, so aim just past the refresh point and
       // leave the 1.75 s that follow for a loaded machine to be late in.
-      const w = await world({ databaseRole: { default_ttl: "9s", max_ttl: "1m" } }, ctx);
-      const fn = await w.lambda({ ...FAST, VAULT_SECRET_PATH_DB: "database/creds/app" });
-      expect((await fn.start()).ok).toBe(true);
-      const first = await readDb(fn);
-      await idleUntil(fn, issuedAt(first, 9) + RENEW_AT);
+      const { w, fn, first } = await atRefreshPoint(ctx, "1m");
       await fn.invoke({});
       const second = await readDb(fn);
       expect(second.json.data.username).toBe(first.json.data.username);
@@ -97,11 +103,7 @@ describe.concurrent("tokens and leases across time", () => {
     });
 
     it("finishes the renewal before calling next: no request to Vault spans a freeze", async (ctx) => {
-      const w = await world({ databaseRole: { default_ttl: "9s", max_ttl: "1m" } }, ctx);
-      const fn = await w.lambda({ ...FAST, VAULT_SECRET_PATH_DB: "database/creds/app" });
-      expect((await fn.start()).ok).toBe(true);
-      const first = await readDb(fn);
-      await idleUntil(fn, issuedAt(first, 9) + RENEW_AT);
+      const { w, fn } = await atRefreshPoint(ctx, "1m");
       w.vault.addFault({ path: "sys/leases/renew", latencyMs: 400 });
       const invoke = await fn.invoke({}); // the handler answers at once; the renewal takes 400 ms
       w.vault.clearFaults();
@@ -120,11 +122,7 @@ describe.concurrent("tokens and leases across time", () => {
       // 9 s lease, 10 s max, 300 ms grace: a renewal in [6.0 s, 8.7 s) gets what is left of the max
       // TTL (under 4 s), less than asked for. At 9.5 s that capped lease is past its refresh point
       // (or expired) and not renewable: a new read, never a second renewal, however late we are.
-      const w = await world({ databaseRole: { default_ttl: "9s", max_ttl: "10s" } }, ctx);
-      const fn = await w.lambda({ VAULT_TOKEN_EXPIRY_GRACE_PERIOD: "300ms", VAULT_SECRET_PATH_DB: "database/creds/app" });
-      expect((await fn.start()).ok).toBe(true);
-      const first = await readDb(fn);
-      await idleUntil(fn, issuedAt(first, 9) + RENEW_AT);
+      const { w, fn, first } = await atRefreshPoint(ctx, "10s", { VAULT_TOKEN_EXPIRY_GRACE_PERIOD: "300ms" });
       await fn.invoke({});
       const renewals = w.vault.requestLog.filter((e) => e.path === "sys/leases/renew" && e.status === 200);
       expect(renewals).toHaveLength(1);
