@@ -1,6 +1,7 @@
 // Configuration (docs/architecture.md, "Configuration"; README) and durations: every variable with good and bad values.
 import { describe, expect, it } from "vitest";
-import { CREDENTIAL_VARIABLES, defaultSecretFile, findSecret, parseConfig, resolveSecretFile, type Config } from "../src/config.ts";
+import fs from "node:fs";
+import { CREDENTIAL_VARIABLES, defaultSecretFile, findSecret, KNOWN_VARIABLES, parseConfig, resolveSecretFile, type Config } from "../src/config.ts";
 import { ConfigError, type ConfigProblem } from "../src/errors.ts";
 import { formatDuration, parseDuration } from "../src/duration.ts";
 
@@ -837,5 +838,15 @@ describe("parseConfig: warnings about variables that look like ours", () => {
       AWS_REGION: "us-east-1",
     });
     expect(c.warnings).toEqual([]);
+  });
+});
+
+describe("the configuration table and the README", () => {
+  const readme = fs.readFileSync(new URL("../README.md", import.meta.url), "utf8");
+  const section = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("\n## ", readme.indexOf("## Configuration") + 1));
+
+  it("documents every variable the extension reads, and no other", () => {
+    const documented = new Set([...section.matchAll(/`((?:VLE|VAULT)_[A-Z_]+?)(?:_<NAME>)?`/g)].map((m) => m[1]!));
+    expect([...KNOWN_VARIABLES].sort()).toEqual([...documented].sort());
   });
 });
