@@ -227,11 +227,11 @@ export class SecretCache {
     }
     const seconds = answer?.lease_duration ?? 0;
     const now = this.now();
-    const lease = afterRenewal(seconds * 1000, record.leaseDurationS * 1000, now, graceMs, this.opts.random?.(), answer?.renewable ?? true);
-    record.lease = { obtainedAt: lease.obtainedAt, expiresAt: lease.expiresAt, refreshAt: lease.refreshAt, renewable: lease.renewable, graceMs: lease.graceMs };
+    const renewal = afterRenewal(seconds * 1000, record.leaseDurationS * 1000, now, graceMs, this.opts.random?.(), answer?.renewable ?? true);
+    record.lease = renewal.lease;
     this.held.extend(record.leaseId, this.effectiveLease(record).expiresAt);
-    this.opts.log.debug("renewed lease", { secret: entry.label, leaseId: record.leaseId, ttlSeconds: seconds, capped: lease.capped });
-    if (afterLeaseRenewal(lease, now) === "replace") return this.read(entry, deadline);
+    this.opts.log.debug("renewed lease", { secret: entry.label, leaseId: record.leaseId, ttlSeconds: seconds, capped: renewal.capped });
+    if (afterLeaseRenewal(renewal, now) === "replace") return this.read(entry, deadline);
     entry.onChange?.(record);
     return record;
   }

@@ -78,10 +78,16 @@ export function planToken(durationS: number, obtainedAt: number, renewable: bool
  * non-renewable and is replaced at its next refresh point (or at once, when what is left already
  * falls inside the grace period). `vaultRenewable` is Vault's own `renewable` flag in the answer.
  */
-export function afterRenewal(newDurationMs: number, requestedMs: number, now: number, graceMs: number, jitter = Math.random(), vaultRenewable = true): Lease & { capped: boolean } {
+export function afterRenewal(newDurationMs: number, requestedMs: number, now: number, graceMs: number, jitter = Math.random(), vaultRenewable = true): Renewal {
   // Vault works in whole seconds; allow for the rounding.
   const capped = newDurationMs + 1_000 < requestedMs;
-  return { ...planLease(newDurationMs, now, !capped && vaultRenewable, graceMs, jitter), capped };
+  return { lease: planLease(newDurationMs, now, !capped && vaultRenewable, graceMs, jitter), capped };
+}
+
+/** What a renewal gave: the new lease, and whether the max TTL cut it short (then it is final). */
+export interface Renewal {
+  lease: Lease;
+  capped: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,8 +209,8 @@ export function evictable(v: Pick<HeldValue, "lease" | "token"> | undefined, now
  * After a lease renewal: a renewal capped so short that what is left already falls inside the grace
  * period is useless; read the secret again at once.
  */
-export function afterLeaseRenewal(renewed: Lease & { capped: boolean }, now: number): "keep" | "replace" {
-  return renewed.capped && decide(renewed, now) === "replace" ? "replace" : "keep";
+export function afterLeaseRenewal(renewal: Renewal, now: number): "keep" | "replace" {
+  return renewal.capped && decide(renewal.lease, now) === "replace" ? "replace" : "keep";
 }
 
 // ---------------------------------------------------------------------------------------------

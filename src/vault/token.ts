@@ -161,10 +161,10 @@ export class TokenManager {
     try {
       const res = await this.opts.client.request<RenewAnswer>({ method: "POST", path: "auth/token/renew-self", token: t.clientToken, body: { increment: t.durationS }, deadline });
       const seconds = res.json?.auth?.lease_duration ?? 0;
-      const lease = afterRenewal(seconds * 1000, t.durationS * 1000, this.now(), this.opts.graceMs, this.opts.random?.(), res.json?.auth?.renewable ?? true);
-      t.lease = { obtainedAt: lease.obtainedAt, expiresAt: lease.expiresAt, refreshAt: lease.refreshAt, renewable: lease.renewable, graceMs: lease.graceMs };
-      log.debug("renewed the token", { token: t.serial, ttlSeconds: seconds, capped: lease.capped });
-      if (lease.capped) log.info("the token is near its max TTL; the next refresh logs in again", { token: t.serial, ttlSeconds: seconds });
+      const { lease, capped } = afterRenewal(seconds * 1000, t.durationS * 1000, this.now(), this.opts.graceMs, this.opts.random?.(), res.json?.auth?.renewable ?? true);
+      t.lease = lease;
+      log.debug("renewed the token", { token: t.serial, ttlSeconds: seconds, capped });
+      if (capped) log.info("the token is near its max TTL; the next refresh logs in again", { token: t.serial, ttlSeconds: seconds });
     } catch (err) {
       const next = afterFailedRenewal({ transient: isTransient(err), denied: isPermissionDenied(err) });
       if (next.action === "keep") {

@@ -97,15 +97,15 @@ describe("planStatic", () => {
 
 describe("afterRenewal", () => {
   it("counts the renewed lease from now", () => {
-    const l = afterRenewal(60_000, 60_000, T0 + 5_000, 10_000, 0);
-    expect(l.capped).toBe(false);
+    const { lease: l, capped } = afterRenewal(60_000, 60_000, T0 + 5_000, 10_000, 0);
+    expect(capped).toBe(false);
     expect(l.renewable).toBe(true);
     expect(l.expiresAt).toBe(T0 + 65_000);
   });
 
   it("marks a renewal capped by the max TTL as final, so the next refresh replaces it", () => {
-    const l = afterRenewal(20_000, 60_000, T0, 10_000, 0);
-    expect(l.capped).toBe(true);
+    const { lease: l, capped } = afterRenewal(20_000, 60_000, T0, 10_000, 0);
+    expect(capped).toBe(true);
     expect(l.renewable).toBe(false);
     expect(decide(l, l.refreshAt)).toBe("replace");
   });
@@ -115,7 +115,7 @@ describe("afterRenewal", () => {
   });
 
   it("replaces at once when what is left already falls inside the grace period", () => {
-    const l = afterRenewal(2_000, 60_000, T0, 10_000, 0);
+    const { lease: l } = afterRenewal(2_000, 60_000, T0, 10_000, 0);
     expect(decide(l, T0 + 1_400)).toBe("replace");
   });
 });
@@ -239,7 +239,7 @@ describe("afterLeaseRenewal", () => {
   });
 
   it("a renewal Vault marks non-renewable is not renewed again", () => {
-    expect(afterRenewal(60 * MIN, 60 * MIN, T0, GRACE, 0, false).renewable).toBe(false);
+    expect(afterRenewal(60 * MIN, 60 * MIN, T0, GRACE, 0, false).lease.renewable).toBe(false);
   });
 });
 
