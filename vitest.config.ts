@@ -3,8 +3,9 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    // Integration tests spawn processes and freeze them with SIGSTOP; two cores are shared by
-    // everything, so keep files from competing for the CPU and starving one another's timers.
+    // Two files at a time (one per core of the machines this runs on). Integration tests spawn
+    // processes and freeze them with SIGSTOP; their timing margins hold with another file (and
+    // other work) competing for the CPU, and they assert order and counts, never short durations.
     fileParallelism: true,
     maxWorkers: 2,
     testTimeout: 30_000,

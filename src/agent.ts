@@ -2,30 +2,21 @@
  * The extension's state and its three moments: init (login, prefetch, files, listener), INVOKE
  * (freshen what is due, leave nothing in flight) and SHUTDOWN (revoke, delete, close). The Lambda
  * event loop in ./lambda/lifecycle.ts drives it; nothing here knows about the Extensions API.
+ * See docs/architecture.md ("Lifecycle").
  */
 import type { Config, DeclaredSecret } from "./config.ts";
 import type { Logger, Redactor } from "./log.ts";
-import { VaultClient, VaultError } from "./vault/client.ts";
-import { Authenticator, LoginError } from "./vault/auth.ts";
+import { VaultClient } from "./vault/client.ts";
+import { Authenticator } from "./vault/auth.ts";
 import { TokenManager } from "./vault/token.ts";
-import { SecretCache, describe } from "./cache/secret-cache.ts";
+import { SecretCache } from "./cache/secret-cache.ts";
+import type { SecretRecord } from "./cache/record.ts";
+import { describe, InitError, initErrorType, isTransient, kindOf, reasonOf } from "./errors.ts";
 import { SecretFiles } from "./files.ts";
+import { nextWake } from "./lease/policy.ts";
 import { LocalhostServer } from "./server/localhost-server.ts";
 import { VaultProxy } from "./server/proxy.ts";
-import { renderSecret } from "./server/responses.ts";
-
-export type InitErrorType = "Extension.ConfigInvalid" | "Extension.VaultUnreachable" | "Extension.AuthFailed" | "Extension.SecretReadFailed";
-
-/** An init failure, with the type Lambda reports and a message that says what to fix. */
-export class InitError extends Error {
-  constructor(
-    readonly type: InitErrorType,
-    message: string,
-  ) {
-    super(message);
-    this.name = "InitError";
-  }
-}
+import { renderSecret } from "./render.ts";
 
 /** Time kept back from every deadline Lambda gives, for the answer to reach Lambda. */
 const SAFETY_MARGIN_MS = 250;
@@ -49,7 +40,7 @@ export class Agent {
     redactor.add(config.callerToken);
     this.client = new VaultClient({ vaultAddr: config.vaultAddr, namespace: config.namespace, timeoutMs: config.clientTimeoutMs, maxRetries: config.maxRetries, tls: config.tls });
     const auth = new Authenticator(this.client, config, log);
-    this.tokens = new TokenManager(this.client, auth, config.gracePeriodMs, log);
+    this.tokens = new TokenManager({ client: this.client, auth, graceMs: config.gracePeriodMs, log });
     this.tokens.onReplaced = (previous, next) => {
       redactor.add(next.clientToken);
       redactor.add(next.accessor);
@@ -92,7 +83,7 @@ export class Agent {
     }
   }
 
-  /** Steps 2–5 of DESIGN 3.1; throws InitError. Returns the timeline for the init log line. */
+  /** Listener, login, reads, files (docs/architecture.md, "Init"); throws InitError. Returns the timeline for the init log line. */
   async init(deadline: number): Promise<Record<string, number>> {
     const t0 = Date.now();
     const timeline: Record<string, number> = {};
@@ -102,23 +93,24 @@ export class Agent {
     // Transient failures are retried until the init budget runs out, not just VAULT_MAX_RETRIES times.
     const [listened, login] = await Promise.allSettled([listening, this.tokens.login({ deadline, retries: 50 })]);
     if (listened.status === "rejected") {
-      throw new InitError("Extension.ConfigInvalid", `VAULT_AGENT_PORT: cannot listen on 127.0.0.1:${this.config.port} (${describe(listened.reason)}); pick a free port`);
+      const err = listened.reason as unknown;
+      throw new InitError(initErrorType("local", "listen"), `VAULT_AGENT_PORT: cannot listen on 127.0.0.1:${this.config.port} (${describe(err)}); pick a free port`, { cause: err });
     }
     if (login.status === "rejected") {
       const err = login.reason as unknown;
-      if (err instanceof LoginError) throw new InitError(`Extension.${err.kind}`, err.message);
-      throw new InitError("Extension.VaultUnreachable", `login to Vault at ${this.config.vaultAddr} failed: ${describe(err)}`);
+      const kind = kindOf(err);
+      // The authenticator words its own failures; anything else gets the address said.
+      const message = kind === "auth" || kind === "vault-transient" ? describe(err) : `login to Vault at ${this.config.vaultAddr} failed: ${describe(err)}`;
+      throw new InitError(initErrorType(kind, "login"), message, { cause: err });
     }
     timeline.loginMs = Date.now() - t0;
 
     const reads = await Promise.allSettled(this.config.secrets.map((s) => this.cache.refresh(s.key, "replace", deadline)));
     const failures = reads.flatMap((r, i) => (r.status === "rejected" ? [{ secret: this.config.secrets[i]!, err: r.reason as unknown }] : []));
     if (failures.length > 0) {
-      const allTransient = failures.every((f) => f.err instanceof VaultError && f.err.transient);
-      const message = failures
-        .map(({ secret, err }) => `${secret.variable}: reading "${secret.path}" failed: ${err instanceof VaultError ? err.reason : describe(err)}`)
-        .join("; ");
-      throw new InitError(allTransient ? "Extension.VaultUnreachable" : "Extension.SecretReadFailed", message);
+      const allTransient = failures.every((f) => isTransient(f.err));
+      const message = failures.map(({ secret, err }) => `${secret.variable}: reading "${secret.path}" failed: ${reasonOf(err)}`).join("; ");
+      throw new InitError(allTransient ? "Extension.VaultUnreachable" : "Extension.SecretReadFailed", message, { cause: failures[0]!.err });
     }
     timeline.readsMs = Date.now() - t0;
     timeline.secrets = this.config.secrets.length;
@@ -141,6 +133,9 @@ export class Agent {
     this.cache.evictExpired((key) => !this.secrets.has(key));
     const abandoned = await this.client.drain(Math.max(0, deadline - Date.now()));
     if (abandoned > 0) this.log.warn("abandoned requests to Vault before the freeze", { count: abandoned });
+    const token = this.tokens.current;
+    const wake = nextWake(token ? [token.lease, ...this.cache.leases()] : this.cache.leases(), Date.now());
+    this.log.debug("freshened", { nextRefreshInS: Number.isFinite(wake) ? Math.ceil((wake - Date.now()) / 1000) : null });
   }
 
   /** SHUTDOWN: revoke what is held (unless told not to), delete files, close the listener. */
@@ -159,14 +154,14 @@ export class Agent {
     this.log.info("shut down", { reason, ...summary, filesDeleted, ms: Date.now() - t0 });
   }
 
-  private writeFile(secret: DeclaredSecret, record: Parameters<SecretCache["effectiveLease"]>[0]): void {
+  private writeFile(secret: DeclaredSecret, record: SecretRecord): void {
     if (!secret.file) return;
     const content = JSON.stringify(renderSecret(secret, record, this.cache.effectiveLease(record)), null, 2) + "\n";
     try {
       this.files.write(secret.file, content);
     } catch (err) {
       this.log.error("could not write secret file", { secret: secret.name, file: secret.file, error: describe(err) });
-      throw new InitError("Extension.SecretReadFailed", `${secret.variable}: could not write ${secret.file}: ${describe(err)}`);
+      throw new InitError(initErrorType("local", "read"), `${secret.variable}: could not write ${secret.file}: ${describe(err)}`, { cause: err });
     }
   }
 }

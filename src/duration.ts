@@ -1,6 +1,6 @@
 // Durations as the configuration accepts them and as messages print them.
 //
-// Accepted forms (DESIGN section 2):
+// Accepted forms (README, "Configuration"):
 //   - a plain non-negative integer: seconds ("90" = 90 s), as HashiCorp's tools read TTLs;
 //   - a Go duration (time.ParseDuration): one or more <number><unit> terms, e.g. "90s", "1m30s",
 //     "1h2m3.5s", ".5s", "500ms"; units ns, us, µs (U+00B5), μs (U+03BC), ms, s, m, h; "0" alone.

@@ -5,7 +5,7 @@
  * every token, password and credential the extension receives is registered with it, and any
  * occurrence in a log line is replaced before the line is written.
  */
-import type { LogLevel } from "./config.ts";
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "off";
 
 const LEVELS: Record<LogLevel, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, off: 100 };
 
@@ -38,12 +38,10 @@ export class Redactor {
 export type LogFields = Record<string, unknown>;
 
 export interface Logger {
-  trace(message: string, fields?: LogFields): void;
   debug(message: string, fields?: LogFields): void;
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
-  enabled(level: LogLevel): boolean;
 }
 
 export interface LoggerOptions {
@@ -65,11 +63,9 @@ export function createLogger(opts: LoggerOptions): Logger {
   };
 
   return {
-    trace: (m, f) => emit("trace", m, f),
     debug: (m, f) => emit("debug", m, f),
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
-    enabled: (level) => LEVELS[level] >= threshold,
   };
 }

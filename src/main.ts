@@ -2,8 +2,9 @@
  * Entry point of the extension executable: wires configuration, logging, the agent and the Lambda
  * lifecycle. No logic of its own.
  */
-import { parseConfig, ConfigError, type Config } from "./config.ts";
+import { parseConfig, type Config } from "./config.ts";
 import { vleCompat } from "./config/vle-compat.ts";
+import { ConfigError, describe } from "./errors.ts";
 import { createLogger, Redactor } from "./log.ts";
 import { Agent } from "./agent.ts";
 import { runLifecycle, type InitFailure } from "./lambda/lifecycle.ts";
@@ -40,8 +41,8 @@ async function main(): Promise<number> {
   }
 
   const agent = config ? new Agent(config, log, redactor) : undefined;
-  process.on("uncaughtException", (err) => log.error("uncaught exception", { error: err.message }));
-  process.on("unhandledRejection", (err) => log.error("unhandled rejection", { error: err instanceof Error ? err.message : String(err) }));
+  process.on("uncaughtException", (err) => log.error("uncaught exception", { error: describe(err) }));
+  process.on("unhandledRejection", (err) => log.error("unhandled rejection", { error: describe(err) }));
 
   return runLifecycle(
     runtimeApi,
@@ -61,7 +62,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(JSON.stringify({ timestamp: new Date().toISOString(), level: "ERROR", message: "vault-lambda-agent crashed", error: err instanceof Error ? err.message : String(err) }) + "\n");
+    process.stderr.write(JSON.stringify({ timestamp: new Date().toISOString(), level: "ERROR", message: "vault-lambda-agent crashed", error: describe(err) }) + "\n");
     process.exit(1);
   },
 );

@@ -1,6 +1,6 @@
 /**
  * The benchmark suite must not rot: a smoke run of `bench/run.ts --smoke` (every benchmark, tiny
- * sizes) as a child process, checking that each benchmark produced results with every field — never
+ * sizes, each group in its own child process, all at once), checking that each benchmark produced results with every field — never
  * their timings, which mean nothing in a smoke run on a shared machine. Plus the pure arithmetic
  * the figures rest on: percentiles, round-trip chains, the minimum Vault calls.
  */
@@ -13,7 +13,7 @@ import { describe, expect, it } from "vitest";
 import { median, percentile, makeResult } from "../bench/stats.ts";
 import { sequentialRoundTrips } from "../bench/cold-start.ts";
 import { classify, invocationGaps, minimumCalls, total, type Lifetimes } from "../bench/vault-load.ts";
-import type { RunReport } from "../bench/run.ts";
+import { BENCHMARKS, type RunReport } from "../bench/run.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -79,40 +79,53 @@ const EXPECTED: Record<string, string[]> = {
   peers: ["peers/init+20ms-vault", "peers/invoke+20ms-vault"],
 };
 
-describe("npm run bench (smoke)", () => {
-  it("every benchmark produces results with every field", async () => {
-    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "vla-bench-test-")), "results.json");
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, ["--import", "tsx", path.join(root, "bench/run.ts"), "--smoke", `--out=${out}`], { cwd: root, timeout: 90_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-    expect(stderr).not.toMatch(/bench: /); // the runner's own failure line
-    const report = JSON.parse(fs.readFileSync(out, "utf8")) as RunReport;
-    fs.rmSync(path.dirname(out), { recursive: true, force: true });
+/** One benchmark group's smoke run, as its own process (`bench/run.ts --smoke --only=<group>`). */
+async function smoke(group: string): Promise<{ code: number; stdout: string; stderr: string; report: RunReport | undefined }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vla-bench-test-"));
+  const out = path.join(dir, "results.json");
+  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, ["--import", "tsx", path.join(root, "bench/run.ts"), "--smoke", `--only=${group}`, `--out=${out}`], { cwd: root, timeout: 90_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+  const report = fs.existsSync(out) ? (JSON.parse(fs.readFileSync(out, "utf8")) as RunReport) : undefined;
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { code, stdout, stderr, report };
+}
 
-    const failed = report.results.filter((r) => r.name.endsWith("/error")).map((r) => r.notes);
-    expect(failed).toEqual([]);
-    expect(code).toBe(0);
-    expect(report.smoke).toBe(true);
-    expect(report.machine.cpus).toBeGreaterThan(0);
-    const names = report.results.map((r) => r.name);
-    for (const [group, expected] of Object.entries(EXPECTED)) {
-      expect(report.results.some((r) => r.group === group), group).toBe(true);
-      for (const name of expected) expect(names, name).toContain(name);
+describe("npm run bench (smoke)", () => {
+  it("knows every benchmark", () => {
+    expect(Object.keys(EXPECTED).sort()).toEqual(Object.keys(BENCHMARKS).sort());
+  });
+
+  // Every group at once, each in its own process: a smoke run mostly waits (on child processes,
+  // timers and sockets), so together they take about as long as the slowest one alone.
+  it("every benchmark produces results with every field", async () => {
+    const runs = await Promise.all(Object.keys(EXPECTED).map(async (group) => [group, await smoke(group)] as const));
+    for (const [group, { code, stdout, stderr, report }] of runs) {
+      expect(stderr, group).not.toMatch(/bench: /); // the runner's own failure line
+      expect(report, group).toBeDefined();
+      const failed = report!.results.filter((r) => r.name.endsWith("/error")).map((r) => r.notes);
+      expect(failed, group).toEqual([]);
+      expect(code, group).toBe(0);
+      expect(report!.smoke).toBe(true);
+      expect(report!.machine.cpus).toBeGreaterThan(0);
+      const names = report!.results.map((r) => r.name);
+      expect(report!.results.every((r) => r.group === group), group).toBe(true);
+      for (const name of EXPECTED[group]!) expect(names, name).toContain(name);
+      for (const r of report!.results) {
+        expect(Object.keys(r).sort(), r.name).toEqual(["baseline", "group", "met", "name", "notes", "ratio", "target", "unit", "value"]);
+        expect(typeof r.value, r.name).toBe("number");
+        expect(Number.isFinite(r.value), `${r.name} value ${r.value}`).toBe(true);
+        expect(typeof r.met, r.name).toBe("boolean");
+        expect(r.unit.length, r.name).toBeGreaterThan(0);
+        expect(r.target.length, r.name).toBeGreaterThan(0);
+        expect(r.notes.length, r.name).toBeGreaterThan(20);
+        if (r.baseline === null) expect(r.ratio, r.name).toBeNull();
+        else expect(typeof r.ratio, r.name).toBe("number");
+      }
+      // The table printed on stdout has a row per result.
+      for (const name of names) expect(stdout).toContain(`| ${name} |`);
     }
-    for (const r of report.results) {
-      expect(Object.keys(r).sort(), r.name).toEqual(["baseline", "group", "met", "name", "notes", "ratio", "target", "unit", "value"]);
-      expect(typeof r.value, r.name).toBe("number");
-      expect(Number.isFinite(r.value), `${r.name} value ${r.value}`).toBe(true);
-      expect(typeof r.met, r.name).toBe("boolean");
-      expect(r.unit.length, r.name).toBeGreaterThan(0);
-      expect(r.target.length, r.name).toBeGreaterThan(0);
-      expect(r.notes.length, r.name).toBeGreaterThan(20);
-      if (r.baseline === null) expect(r.ratio, r.name).toBeNull();
-      else expect(typeof r.ratio, r.name).toBe("number");
-    }
-    // The table printed on stdout has a row per result.
-    for (const name of names) expect(stdout).toContain(`| ${name} |`);
   }, 100_000);
 });

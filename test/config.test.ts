@@ -1,15 +1,8 @@
-// Configuration (DESIGN section 2) and durations: every variable with good and bad values.
+// Configuration (docs/architecture.md, "Configuration"; README) and durations: every variable with good and bad values.
 import { describe, expect, it } from "vitest";
-import {
-  ConfigError,
-  CREDENTIAL_VARIABLES,
-  defaultSecretFile,
-  findSecret,
-  parseConfig,
-  resolveSecretFile,
-  type Config,
-  type ConfigProblem,
-} from "../src/config.ts";
+import fs from "node:fs";
+import { CREDENTIAL_VARIABLES, defaultSecretFile, findSecret, KNOWN_VARIABLES, parseConfig, resolveSecretFile, type Config } from "../src/config.ts";
+import { ConfigError, type ConfigProblem } from "../src/errors.ts";
 import { formatDuration, parseDuration } from "../src/duration.ts";
 
 // Sentinels in every credential variable: no message or warning may ever contain them.
@@ -137,7 +130,7 @@ describe("formatDuration", () => {
 // ---------------------------------------------------------------------------------------------
 
 describe("parseConfig: defaults", () => {
-  it("gives DESIGN's defaults for a minimal Lambda environment", () => {
+  it("gives the documented defaults for a minimal Lambda environment", () => {
     const c = parse();
     expect(c).toEqual({
       vaultAddr: "https://vault.example.com:8200",
@@ -845,5 +838,15 @@ describe("parseConfig: warnings about variables that look like ours", () => {
       AWS_REGION: "us-east-1",
     });
     expect(c.warnings).toEqual([]);
+  });
+});
+
+describe("the configuration table and the README", () => {
+  const readme = fs.readFileSync(new URL("../README.md", import.meta.url), "utf8");
+  const section = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("\n## ", readme.indexOf("## Configuration") + 1));
+
+  it("documents every variable the extension reads, and no other", () => {
+    const documented = new Set([...section.matchAll(/`((?:VLE|VAULT)_[A-Z_]+?)(?:_<NAME>)?`/g)].map((m) => m[1]!));
+    expect([...KNOWN_VARIABLES].sort()).toEqual([...documented].sort());
   });
 });

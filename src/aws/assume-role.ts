@@ -4,7 +4,7 @@
  * separate chunk that functions without an assumed role never load.
  */
 import { STSClient, AssumeRoleCommand } from "@aws-sdk/client-sts";
-import { stsEndpointFor, type AwsCredentials } from "../vault/login-request.ts";
+import { stsEndpointFor, type AwsCredentials } from "./sts-endpoint.ts";
 
 export interface AssumeRoleOptions {
   roleArn: string;
@@ -17,6 +17,9 @@ export interface AssumeRoleOptions {
 }
 
 export async function assumeRole(opts: AssumeRoleOptions): Promise<AwsCredentials> {
+  // The SDK would print a plain-text Node-version notice into the function's log (ours are JSON
+  // lines). This is the SDK's own switch, read when a client is made; only this module loads the SDK.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const client = new STSClient({
     region: opts.region,
     endpoint: opts.endpoint ?? stsEndpointFor(opts.region).url,

@@ -8,6 +8,9 @@
  *   const s3 = new S3Client({ credentials: awsCredentials("deploy") });
  */
 import http from "node:http";
+import type { CacheStatus, ContainerCredentialsBody, ErrorBody, SecretBody } from "./wire.ts";
+
+export type { CacheStatus, ContainerCredentialsBody, HealthBody, SecretBody } from "./wire.ts";
 
 export interface ClientOptions {
   /** Port of the extension; default `VAULT_AGENT_PORT` or 8200. */
@@ -31,7 +34,7 @@ export interface Secret<T = Record<string, unknown>> {
   /** When the extension stops serving it; undefined for values without a lease. */
   expiresAt?: Date;
   /** `HIT`, `MISS` (fresh from Vault) or `STALE` (Vault unreachable, value still valid). */
-  cache: string;
+  cache: CacheStatus;
 }
 
 export interface AwsCredentialIdentity {
@@ -41,31 +44,35 @@ export interface AwsCredentialIdentity {
   expiration?: Date;
 }
 
-/** A failed read, with what to check. `status` is the HTTP status (0 when the extension was unreachable). */
+/**
+ * How a read failed: `http` (the extension answered with an error status), `unreachable` (nothing
+ * listens on the port), `timeout` (no answer in time), `connection` (the connection failed, or was
+ * reset twice).
+ */
+export type VaultAgentErrorCode = "http" | "unreachable" | "timeout" | "connection";
+
+/**
+ * A failed read, with what to check. `status` is the HTTP status the extension answered, 0 when it
+ * gave none; `code` tells those failures apart.
+ */
 export class VaultAgentError extends Error {
+  readonly code: VaultAgentErrorCode;
+
   constructor(
     message: string,
     readonly status: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; code?: VaultAgentErrorCode },
   ) {
     super(message, options);
     this.name = "VaultAgentError";
+    this.code = options?.code ?? (status > 0 ? "http" : "connection");
   }
 }
 
 export async function getSecret<T = Record<string, unknown>>(name: string, opts: ClientOptions & { refresh?: boolean } = {}): Promise<Secret<T>> {
   const { status, body, headers } = await request(`/secrets/${encodeURIComponent(name)}${opts.refresh ? "?refresh=true" : ""}`, opts);
   if (status !== 200) throw failure(status, body, name);
-  const j = JSON.parse(body) as {
-    name: string;
-    path: string;
-    data: T;
-    metadata?: Record<string, unknown>;
-    lease_id: string;
-    lease_duration: number;
-    renewable: boolean;
-    expires_at: string | null;
-  };
+  const j = JSON.parse(body) as SecretBody<T>;
   return {
     name: j.name,
     path: j.path,
@@ -75,7 +82,7 @@ export async function getSecret<T = Record<string, unknown>>(name: string, opts:
     leaseDuration: j.lease_duration,
     renewable: j.renewable,
     expiresAt: j.expires_at ? new Date(j.expires_at) : undefined,
-    cache: String(headers["x-cache"] ?? ""),
+    cache: cacheStatus(headers["x-cache"]),
   };
 }
 
@@ -97,7 +104,7 @@ export function awsCredentials(name: string, opts: ClientOptions = {}): () => Pr
   return async () => {
     const { status, body } = await request(`/aws/credentials/${encodeURIComponent(name)}`, opts);
     if (status !== 200) throw failure(status, body, name);
-    const j = JSON.parse(body) as { AccessKeyId: string; SecretAccessKey: string; Token: string; Expiration: string };
+    const j = JSON.parse(body) as ContainerCredentialsBody;
     return { accessKeyId: j.AccessKeyId, secretAccessKey: j.SecretAccessKey, sessionToken: j.Token || undefined, expiration: new Date(j.Expiration) };
   };
 }
@@ -123,7 +130,7 @@ async function request(path: string, opts: ClientOptions): Promise<Answer> {
       return await once(path, opts);
     } catch (again) {
       if (again instanceof VaultAgentError) throw again;
-      throw new VaultAgentError(`the connection to vault-lambda-agent for ${path} failed twice: ${(again as Error).message}`, 0, { cause: again });
+      throw new VaultAgentError(`the connection to vault-lambda-agent for ${path} failed twice: ${(again as Error).message}`, 0, { cause: again, code: "connection" });
     }
   }
 }
@@ -144,17 +151,18 @@ function once(path: string, opts: ClientOptions): Promise<Answer> {
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
       res.on("error", reject);
     });
-    req.on("timeout", () => req.destroy(new VaultAgentError(`vault-lambda-agent did not answer ${path} within ${timeoutMs} ms`, 0)));
+    req.on("timeout", () => req.destroy(new VaultAgentError(`vault-lambda-agent did not answer ${path} within ${timeoutMs} ms`, 0, { code: "timeout" })));
     req.on("error", (err: NodeJS.ErrnoException) => {
       if (err.code === "ECONNREFUSED") {
         reject(
           new VaultAgentError(
             `nothing listens on 127.0.0.1:${port}: is the vault-lambda-agent layer attached to this function, VAULT_RUN_MODE not "file", and VAULT_AGENT_PORT the same for the function and the extension?`,
             0,
+            { cause: err, code: "unreachable" },
           ),
         );
       } else if (err instanceof VaultAgentError || isReset(err)) reject(err);
-      else reject(new VaultAgentError(`the request to vault-lambda-agent for ${path} failed: ${err.message}`, 0, { cause: err }));
+      else reject(new VaultAgentError(`the request to vault-lambda-agent for ${path} failed: ${err.message}`, 0, { cause: err, code: "connection" }));
     });
   });
 }
@@ -162,7 +170,7 @@ function once(path: string, opts: ClientOptions): Promise<Answer> {
 function failure(status: number, body: string, name: string): VaultAgentError {
   let reason = body;
   try {
-    const j = JSON.parse(body) as { errors?: string[] };
+    const j = JSON.parse(body) as Partial<ErrorBody>;
     if (j.errors?.length) reason = j.errors.join("; ");
   } catch {
     /* plain text */
@@ -175,5 +183,9 @@ function failure(status: number, body: string, name: string): VaultAgentError {
         : status === 502 || status === 504
           ? " (Vault could not be reached or refused the read; see the extension's log)"
           : "";
-  return new VaultAgentError(`vault-lambda-agent answered ${status} for secret "${name}": ${reason}${hint}`, status);
+  return new VaultAgentError(`vault-lambda-agent answered ${status} for secret "${name}": ${reason}${hint}`, status, { code: "http" });
+}
+
+function cacheStatus(header: string | string[] | undefined): CacheStatus {
+  return header === "HIT" || header === "STALE" ? header : "MISS";
 }

@@ -3,6 +3,7 @@
  * Plain `node:http`: it is four calls, and `event/next` is a long poll that must carry no timeout.
  */
 import http from "node:http";
+import { ExtensionsApiError } from "../errors.ts";
 
 export interface InvokeEvent {
   eventType: "INVOKE";
@@ -27,19 +28,11 @@ export interface Registration {
   handler?: string;
 }
 
-export class ExtensionsApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = "ExtensionsApiError";
-  }
-}
-
 export class ExtensionsApi {
   private readonly base: string;
   private extensionId: string | undefined;
+  /** Kept alive between the calls of this client (two: a long poll and the odd error report). */
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
 
   constructor(
     runtimeApi: string,
@@ -49,7 +42,7 @@ export class ExtensionsApi {
   }
 
   async register(events: Array<"INVOKE" | "SHUTDOWN">): Promise<Registration> {
-    const res = await call(`${this.base}/register`, "POST", { "lambda-extension-name": this.name }, JSON.stringify({ events }));
+    const res = await call(this.agent, `${this.base}/register`, "POST", { "lambda-extension-name": this.name }, JSON.stringify({ events }));
     const id = res.headers["lambda-extension-identifier"];
     if (typeof id !== "string" || !id) throw new ExtensionsApiError(res.status, "register answered without Lambda-Extension-Identifier");
     this.extensionId = id;
@@ -58,7 +51,7 @@ export class ExtensionsApi {
   }
 
   async next(): Promise<ExtensionEvent> {
-    const res = await call(`${this.base}/event/next`, "GET", this.idHeader());
+    const res = await call(this.agent, `${this.base}/event/next`, "GET", this.idHeader());
     const event = safeJson(res.body) as ExtensionEvent | undefined;
     if (!event || (event.eventType !== "INVOKE" && event.eventType !== "SHUTDOWN")) {
       throw new ExtensionsApiError(res.status, "event/next answered with an unknown event");
@@ -71,13 +64,9 @@ export class ExtensionsApi {
     await this.reportError("init/error", errorType, message);
   }
 
-  async exitError(errorType: string, message: string): Promise<void> {
-    await this.reportError("exit/error", errorType, message);
-  }
-
   private async reportError(path: string, errorType: string, message: string): Promise<void> {
     const body = JSON.stringify({ errorMessage: message, errorType, stackTrace: [] });
-    await call(`${this.base}/${path}`, "POST", { ...this.idHeader(), "lambda-extension-function-error-type": errorType }, body);
+    await call(this.agent, `${this.base}/${path}`, "POST", { ...this.idHeader(), "lambda-extension-function-error-type": errorType }, body);
   }
 
   private idHeader(): Record<string, string> {
@@ -92,9 +81,7 @@ interface Answer {
   body: string;
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
-
-function call(url: string, method: string, headers: Record<string, string>, body?: string): Promise<Answer> {
+function call(agent: http.Agent, url: string, method: string, headers: Record<string, string>, body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers: { ...headers, ...(body ? { "content-type": "application/json" } : {}) }, agent }, (res) => {
       let data = "";

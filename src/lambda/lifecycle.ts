@@ -2,6 +2,7 @@
  * The Lambda side: everything ready before `register` (Lambda starts the function's init as soon as
  * an extension registers), init failures reported through `init/error`, then the event loop.
  */
+import { describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { ExtensionsApi, type ExtensionEvent } from "./extensions-api.ts";
 
@@ -39,7 +40,7 @@ export async function runLifecycle(runtimeApi: string, hooks: LifecycleHooks, lo
   await api.register(["INVOKE", "SHUTDOWN"]);
   if (failure) {
     log.error("init failed", { errorType: failure.type, reason: failure.message });
-    await api.initError(failure.type, failure.message).catch((err) => log.error("could not report the init error", { error: String(err) }));
+    await api.initError(failure.type, failure.message).catch((err) => log.error("could not report the init error", { error: describe(err) }));
     return 1;
   }
 
@@ -48,15 +49,15 @@ export async function runLifecycle(runtimeApi: string, hooks: LifecycleHooks, lo
     try {
       event = await api.next();
     } catch (err) {
-      log.error("event/next failed; exiting", { error: err instanceof Error ? err.message : String(err) });
+      log.error("event/next failed; exiting", { error: describe(err) });
       return 1;
     }
     if (event.eventType === "INVOKE") {
-      await hooks.onInvoke(event.deadlineMs).catch((err) => log.error("INVOKE handling failed", { error: String(err) }));
+      await hooks.onInvoke(event.deadlineMs).catch((err) => log.error("INVOKE handling failed", { error: describe(err) }));
       continue;
     }
     await hooks.onShutdown(event.deadlineMs, (event.shutdownReason ?? "").toLowerCase()).catch((err) =>
-      log.error("SHUTDOWN handling failed", { error: String(err) }),
+      log.error("SHUTDOWN handling failed", { error: describe(err) }),
     );
     return 0;
   }

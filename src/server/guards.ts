@@ -125,7 +125,7 @@ export function tokensEqual(given: string, expected: string | Buffer): boolean {
   return a.length === b.length && crypto.timingSafeEqual(a, b);
 }
 
-/** The token check of DESIGN 4.1 on an already scanned token (see `scanHeaders`). */
+/** The caller-token check (docs/architecture.md, "The localhost API") on an already scanned token (see `scanHeaders`). */
 export function checkToken(found: HeaderScan["token"], expected: string | Buffer | undefined, required: boolean): Rejection | undefined {
   if ("status" in found) return found;
   if (!required) return undefined;

@@ -1,5 +1,5 @@
 /**
- * The localhost API (DESIGN section 4): `/health`, `/secrets/<name>`, `/aws/credentials/<name>` and
+ * The localhost API (docs/architecture.md, "The localhost API"): `/health`, `/secrets/<name>`, `/aws/credentials/<name>` and
  * the `/v1/*` proxy, on 127.0.0.1 only. Every request is checked before routing and bounded in size
  * and time; nothing a caller sends can crash the extension.
  */
@@ -7,11 +7,15 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config, DeclaredSecret } from "../config.ts";
 import type { Logger } from "../log.ts";
-import type { CacheAnswer, SecretCache, SecretRecord } from "../cache/secret-cache.ts";
+import type { CacheAnswer, SecretCache } from "../cache/secret-cache.ts";
+import type { SecretRecord } from "../cache/record.ts";
+import type { HealthBody } from "../client/wire.ts";
+import { describe } from "../errors.ts";
 import type { TokenManager } from "../vault/token.ts";
-import { secondsLeft, type Lease } from "../lease/policy.ts";
+import { effectiveEnd, secondsLeft, type Lease } from "../lease/policy.ts";
+import { renderAwsCredentials, renderSecret } from "../render.ts";
 import { checkTarget, checkToken, FORWARDED_REJECTION, scanHeaders, SECRET_NAME } from "./guards.ts";
-import { cacheHeaders, renderAwsCredentials, renderSecret, sendError, sendJson, sendVaultFailure } from "./responses.ts";
+import { cacheHeaders, sendError, sendJson, sendVaultFailure } from "./responses.ts";
 import type { VaultProxy } from "./proxy.ts";
 
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -50,7 +54,7 @@ export class LocalhostServer {
       },
       (req, res) => {
         const fail = (err: unknown) => {
-          deps.log.error("unexpected error serving a request", { error: err instanceof Error ? err.message : String(err) });
+          deps.log.error("unexpected error serving a request", { error: describe(err) });
           if (!res.headersSent) sendError(res, 502, "internal error in vault-lambda-agent");
           else res.destroy();
         };
@@ -149,13 +153,14 @@ export class LocalhostServer {
     const now = Date.now();
     const token = this.deps.tokens.current;
     const ready = this.deps.isReady();
-    sendJson(res, ready ? 200 : 503, {
+    const body: HealthBody = {
       status: ready ? "ok" : "starting",
       token: token ? { ttl_seconds: secondsLeft(token.lease, now), renewable: token.lease.renewable } : null,
       secrets: this.deps.cache.size,
       leases: this.deps.cache.liveLeases.length,
       uptime_seconds: Math.floor((now - this.deps.startedAt) / 1000),
-    });
+    };
+    sendJson(res, ready ? 200 : 503, body);
   }
 
   /**
@@ -187,7 +192,7 @@ export class LocalhostServer {
 
   private respond(res: http.ServerResponse, kind: "secret" | "aws", secret: DeclaredSecret, answer: CacheAnswer, search: URLSearchParams): undefined {
     const { record, status } = answer;
-    const headers = cacheHeaders(status, record);
+    const headers = cacheHeaders(status, record.readAt);
     if (kind === "aws") {
       const creds = renderAwsCredentials(record, this.deps.cache.effectiveLease(record), this.deps.config.staticSecretTtlMs || 300_000);
       if (!creds) return void sendError(res, 400, `secret ${secret.name} (${secret.path}) does not hold AWS credentials (access_key and secret_key)`);
@@ -203,7 +208,7 @@ export class LocalhostServer {
     }
     const { body, bytes } = this.renderedBody(secret, record);
     // Node's flat [name, value, ...] form: no object to build and walk on the hot path.
-    res.writeHead(200, ["content-type", "application/json", "content-length", String(bytes), "cache-control", "no-store", "x-cache", status, "age", headers.age!]);
+    res.writeHead(200, ["content-type", "application/json", "content-length", String(bytes), "cache-control", "no-store", "x-cache", status, "age", headers.age]);
     // A string, not a Buffer: Node then sends head and body in one write instead of a writev.
     res.end(body);
   }
@@ -215,7 +220,7 @@ export class LocalhostServer {
   private renderedBody(secret: DeclaredSecret, record: SecretRecord): { body: string; bytes: number } {
     const now = Date.now();
     const token = record.token;
-    const end = token.dead ? 0 : Math.min(record.lease.expiresAt, token.lease.expiresAt);
+    const end = effectiveEnd(record.lease, token);
     const left = Number.isFinite(end) ? Math.floor((end - now) / 1000) : -1;
     const memo = this.rendered.get(record);
     if (memo && memo.lease === record.lease && memo.tokenLease === token.lease && memo.left === left && memo.dead === token.dead) return memo;

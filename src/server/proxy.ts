@@ -7,10 +7,10 @@
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import type { SecretCache } from "../cache/secret-cache.ts";
 import type { VaultClient, RawResponse } from "../vault/client.ts";
-import { VaultError } from "../vault/client.ts";
+import { stripQuery, VaultError } from "../errors.ts";
 import type { TokenManager } from "../vault/token.ts";
 import { secondsLeft } from "../lease/policy.ts";
-import { sendVaultFailure } from "./responses.ts";
+import { cacheHeaders, sendVaultFailure } from "./responses.ts";
 
 /** Not forwarded: hop-by-hop, recomputed, or ours (caller token, cache control). */
 const DROPPED = new Set([
@@ -83,7 +83,8 @@ export class VaultProxy {
       if (control.store) return await this.cached(pathAndQuery, forwarded, !control.lookup, res);
       const answer = await this.opts.tokens.withToken(async (token) => {
         const r = await this.opts.client.send({ method, path: pathAndQuery, token: token.clientToken, headers: forwarded, rawBody: body });
-        if (r.status === 403) throw Object.assign(new VaultError("status", method, pathAndQuery, 403, []), { response: r });
+        // A 403 goes through the token check (dead token or policy denial) with the answer kept.
+        if (r.status === 403) throw new VaultError("status", method, pathAndQuery, 403, [], { response: r });
         return r;
       });
       relay(res, answer, { "x-cache": "MISS" });
@@ -108,7 +109,7 @@ export class VaultProxy {
       const body = Buffer.from(JSON.stringify({ ...record.json, lease_duration: secondsLeft(lease, now), renewable: lease.renewable }));
       response = { ...response, body };
     }
-    relay(res, response, { "x-cache": status, age: String(Math.max(0, Math.floor((now - record.readAt) / 1000))) });
+    relay(res, response, cacheHeaders(status, record.readAt, now));
   }
 }
 
@@ -121,9 +122,3 @@ function relay(res: ServerResponse, answer: RawResponse, extra: Record<string, s
   res.writeHead(answer.status, { ...headers, ...extra });
   res.end(answer.body);
 }
-
-function stripQuery(p: string): string {
-  const q = p.indexOf("?");
-  return q < 0 ? p : p.slice(0, q);
-}
-

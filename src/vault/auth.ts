@@ -3,10 +3,12 @@
  * credentials (or, with VAULT_ASSUMED_ROLE_ARN, with credentials of that role) and hand the signed
  * request to `auth/<provider>/login`.
  */
+import type { AwsCredentials } from "../aws/sts-endpoint.ts";
 import type { AwsEnvironment } from "../config.ts";
+import { AgentError, describe, isTransient, VaultError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { buildIamLoginBody, type AwsCredentials } from "./login-request.ts";
-import { VaultError, type VaultClient } from "./client.ts";
+import { buildIamLoginBody } from "./login-request.ts";
+import type { VaultClient } from "./client.ts";
 
 export interface LoginSettings {
   authProvider: string;
@@ -24,19 +26,6 @@ export interface TokenGrant {
   policies: string[];
   leaseDurationS: number;
   renewable: boolean;
-  /** Wall clock when Vault's answer arrived. */
-  obtainedAt: number;
-}
-
-/** Why a login failed, in the words of DESIGN 3.1's init error types. */
-export class LoginError extends Error {
-  constructor(
-    readonly kind: "AuthFailed" | "VaultUnreachable",
-    message: string,
-  ) {
-    super(message);
-    this.name = "LoginError";
-  }
 }
 
 interface LoginAnswer {
@@ -66,14 +55,13 @@ export class Authenticator {
       const res = await this.client.request<LoginAnswer>({ method: "POST", path, body, ...opts });
       answer = res.json;
     } catch (err) {
-      if (err instanceof VaultError) {
-        if (err.transient || err.kind === "aborted") throw new LoginError("VaultUnreachable", `login at ${this.client.address}/v1/${path} failed: ${err.message}`);
-        throw new LoginError("AuthFailed", loginHint(err, this.settings));
-      }
-      throw err;
+      if (!(err instanceof VaultError)) throw err;
+      // Vault could not be asked (or gave up): unreachable. Vault answered no: refused, and why.
+      if (isTransient(err) || err.kind === "aborted") throw new AgentError("vault-transient", `login at ${this.client.address}/v1/${path} failed: ${err.message}`, { cause: err });
+      throw new AgentError("auth", loginHint(err, this.settings), { cause: err });
     }
     const auth = answer?.auth;
-    if (!auth?.client_token) throw new LoginError("AuthFailed", `Vault answered the login at ${path} without a token`);
+    if (!auth?.client_token) throw new AgentError("auth", `Vault answered the login at ${path} without a token`);
     this.log.info("logged in to Vault", {
       mount: this.settings.authProvider,
       role: this.settings.authRole ?? "(named after the IAM role)",
@@ -87,7 +75,6 @@ export class Authenticator {
       policies: auth.policies ?? [],
       leaseDurationS: auth.lease_duration ?? 0,
       renewable: auth.renewable ?? false,
-      obtainedAt: Date.now(),
     };
   }
 
@@ -98,8 +85,6 @@ export class Authenticator {
     if (!roleArn) return own;
     // Assumed credentials are reused until a minute before they expire; a login after that assumes again.
     if (this.assumed?.expiration && this.assumed.expiration.getTime() - 60_000 > Date.now()) return this.assumed;
-    // The SDK would print a plain-text Node-version notice into the function's log; ours are JSON.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     const { assumeRole } = await import("../aws/assume-role.ts");
     try {
       this.assumed = await assumeRole({
@@ -111,8 +96,11 @@ export class Authenticator {
         timeoutMs: this.settings.clientTimeoutMs,
       });
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      throw new LoginError("AuthFailed", `sts:AssumeRole into ${roleArn} (VAULT_ASSUMED_ROLE_ARN) failed: ${reason}. Check that the function's role may assume it and that its trust policy allows the function's role`);
+      throw new AgentError(
+        "auth",
+        `sts:AssumeRole into ${roleArn} (VAULT_ASSUMED_ROLE_ARN) failed: ${describe(err)}. Check that the function's role may assume it and that its trust policy allows the function's role`,
+        { cause: err },
+      );
     }
     this.log.debug("assumed role for the Vault login", { roleArn });
     return this.assumed;

@@ -7,7 +7,17 @@ import http from "node:http";
 import type https from "node:https";
 import fs from "node:fs";
 import path from "node:path";
-import type { TlsConfig } from "../config.ts";
+import { describe, isTransientStatus, VaultError, vaultMessages, type HttpAnswer, type VaultFailure } from "../errors.ts";
+
+/** TLS to Vault, as the Vault CLI reads it from VAULT_CACERT, VAULT_CAPATH... */
+export interface TlsConfig {
+  caCert?: string;
+  caPath?: string;
+  clientCert?: string;
+  clientKey?: string;
+  serverName?: string;
+  skipVerify: boolean;
+}
 
 export interface VaultClientOptions {
   vaultAddr: string;
@@ -35,11 +45,7 @@ export interface VaultRequest {
   signal?: AbortSignal;
 }
 
-export interface RawResponse {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
+export type RawResponse = HttpAnswer;
 
 export interface VaultResponse<T = unknown> {
   status: number;
@@ -47,65 +53,18 @@ export interface VaultResponse<T = unknown> {
   json: T | undefined;
 }
 
-export type VaultErrorKind = "status" | "timeout" | "connection" | "aborted";
-
-/** A failed request to Vault. The message carries Vault's own words (never a token or secret value). */
-export class VaultError extends Error {
-  /** Vault's whole answer, when there was one (the proxy passes it through). */
-  response?: RawResponse;
-
-  constructor(
-    readonly kind: VaultErrorKind,
-    readonly method: string,
-    readonly path: string,
-    readonly status: number | undefined,
-    readonly errors: string[],
-  ) {
-    super(VaultError.describe(kind, method, path, status, errors));
-    this.name = "VaultError";
-  }
-
-  /** Worth another attempt: connection trouble, timeouts, 412, 429 and 5xx other than 501. */
-  get transient(): boolean {
-    if (this.kind === "connection" || this.kind === "timeout") return true;
-    if (this.kind !== "status" || this.status === undefined) return false;
-    return this.status === 412 || this.status === 429 || (this.status >= 500 && this.status !== 501);
-  }
-
-  get permissionDenied(): boolean {
-    return this.status === 403;
-  }
-
-  /** Vault's reason in plain words, for error envelopes returned to the handler. */
-  get reason(): string {
-    if (this.errors.length > 0) return this.errors.join("; ");
-    return this.message;
-  }
-
-  private static describe(kind: VaultErrorKind, method: string, p: string, status: number | undefined, errors: string[]): string {
-    const where = `${method} ${stripQuery(p)}`;
-    switch (kind) {
-      case "timeout":
-        return `Vault did not answer ${where} in time`;
-      case "connection":
-        return `could not reach Vault for ${where}: ${errors.join("; ")}`;
-      case "aborted":
-        return `request ${where} to Vault was abandoned`;
-      default:
-        return `Vault answered ${status} to ${where}${errors.length ? `: ${errors.join("; ")}` : ""}`;
-    }
-  }
-}
-
-function stripQuery(p: string): string {
-  const q = p.indexOf("?");
-  return q < 0 ? p : p.slice(0, q);
+/** What the token manager and the cache need of a Vault client (a fake in unit tests). */
+export interface VaultTransport {
+  /** JSON request with retries; throws VaultError on a non-2xx answer. */
+  request<T = unknown>(req: VaultRequest): Promise<VaultResponse<T>>;
+  /** Request with retries; returns Vault's answer whatever its status. */
+  send(req: VaultRequest): Promise<RawResponse>;
 }
 
 /** A socket idle longer than this may have been closed by Vault while we were frozen. */
 const STALE_SOCKET_MS = 4_000;
 
-export class VaultClient {
+export class VaultClient implements VaultTransport {
   private readonly base: URL;
   /** `node:https` (and with it `tls`) is loaded only for an https address: ~5 ms of every cold start otherwise. */
   private transport: Promise<typeof http | typeof https> | undefined;
@@ -121,14 +80,7 @@ export class VaultClient {
     return this.opts.vaultAddr;
   }
 
-  get namespace(): string | undefined {
-    return this.opts.namespace;
-  }
-
-  get timeoutMs(): number {
-    return this.opts.timeoutMs;
-  }
-
+  /** Requests on the wire now (tests check that `drain` leaves none). */
   get inflightCount(): number {
     return this.inflight.size;
   }
@@ -138,7 +90,8 @@ export class VaultClient {
     const raw = await this.send(req);
     const json = parseJson(raw.body, raw.headers["content-type"]);
     if (raw.status >= 200 && raw.status < 300) return { status: raw.status, headers: raw.headers, json: json as T | undefined };
-    throw new VaultError("status", req.method, req.path, raw.status, errorsOf(json));
+    const { errors, warnings } = vaultMessages(json);
+    throw new VaultError("status", req.method, req.path, raw.status, errors, { warnings });
   }
 
   /**
@@ -158,9 +111,9 @@ export class VaultClient {
       }
       try {
         const res = await this.attempt(req);
-        const transientStatus = res.status === 412 || res.status === 429 || (res.status >= 500 && res.status !== 501);
-        if (!transientStatus || attempt === retries) return res;
-        lastError = new VaultError("status", req.method, req.path, res.status, errorsOf(parseJson(res.body, res.headers["content-type"])));
+        if (!isTransientStatus(res.status) || attempt === retries) return res;
+        const { errors, warnings } = vaultMessages(parseJson(res.body, res.headers["content-type"]));
+        lastError = new VaultError("status", req.method, req.path, res.status, errors, { warnings });
         // A retry that cannot fit before the deadline would only delay the answer we already have.
         if (req.deadline !== undefined && Date.now() + this.backoff(attempt + 1) >= req.deadline) return res;
       } catch (err) {
@@ -204,18 +157,8 @@ export class VaultClient {
   }
 
   private async attempt(req: VaultRequest): Promise<RawResponse> {
-    this.transport ??= this.base.protocol === "https:" ? import("node:https").then((m) => m.default) : Promise.resolve(http);
-    const transport = await this.transport;
+    const { transport, agent } = await this.connection();
     const now = Date.now();
-    if (this.agent && now - this.lastActivity > STALE_SOCKET_MS) {
-      // After a freeze, pooled sockets are likely dead on the server side; start clean rather than
-      // lose an attempt to ECONNRESET.
-      this.agent.destroy();
-      this.agent = undefined;
-    }
-    const agent = (this.agent ??= this.makeAgent(transport));
-    this.lastActivity = now;
-
     const timeout = Math.max(1, Math.min(this.opts.timeoutMs, req.deadline !== undefined ? req.deadline - now : Infinity));
     const url = new URL("v1/" + req.path.replace(/^\/+/, ""), this.base);
     const body = req.rawBody ?? (req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body)));
@@ -230,50 +173,32 @@ export class VaultClient {
     const controller = new AbortController();
     const onOuterAbort = () => controller.abort();
     req.signal?.addEventListener("abort", onOuterAbort, { once: true });
-
-    const done = new Promise<RawResponse>((resolve, reject) => {
-      let settled = false;
-      const fail = (kind: VaultErrorKind, detail: string) => {
-        if (settled) return;
-        settled = true;
-        clientReq.destroy();
-        reject(new VaultError(kind, req.method, req.path, undefined, detail ? [detail] : []));
-      };
-      const timer = setTimeout(() => fail("timeout", ""), timeout);
-      const clientReq = transport.request(
-        url,
-        { method: req.method, headers, agent, signal: controller.signal },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => {
-            if (settled) return;
-            settled = true;
-            clearTimeout(timer);
-            this.lastActivity = Date.now();
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
-          });
-          res.on("error", (e) => {
-            clearTimeout(timer);
-            fail("connection", connectionDetail(e));
-          });
-        },
-      );
-      clientReq.on("error", (e) => {
-        clearTimeout(timer);
-        if (controller.signal.aborted) fail("aborted", "");
-        else fail("connection", connectionDetail(e));
-      });
-      if (body) clientReq.end(body);
-      else clientReq.end();
+    const done = exchange(transport, url, { method: req.method, headers, agent, signal: controller.signal }, body, timeout, req).then((res) => {
+      this.lastActivity = Date.now();
+      return res;
     });
-
     const entry = { controller, done: done.catch(() => undefined) };
     this.inflight.add(entry);
     return done.finally(() => {
       this.inflight.delete(entry);
       req.signal?.removeEventListener("abort", onOuterAbort);
     });
+  }
+
+  /** The transport and the keep-alive pool, fresh after a gap long enough to be a freeze. */
+  private async connection(): Promise<{ transport: typeof http | typeof https; agent: http.Agent }> {
+    this.transport ??= this.base.protocol === "https:" ? import("node:https").then((m) => m.default) : Promise.resolve(http);
+    const transport = await this.transport;
+    const now = Date.now();
+    if (this.agent && now - this.lastActivity > STALE_SOCKET_MS) {
+      // After a freeze, pooled sockets are likely dead on the server side; start clean rather than
+      // lose an attempt to ECONNRESET.
+      this.agent.destroy();
+      this.agent = undefined;
+    }
+    const agent = (this.agent ??= this.makeAgent(transport));
+    this.lastActivity = now;
+    return { transport, agent };
   }
 
   private makeAgent(transport: typeof http | typeof https): http.Agent {
@@ -291,6 +216,51 @@ export class VaultClient {
   }
 }
 
+/**
+ * One HTTP exchange: Vault's whole answer, or a VaultError (timeout, connection, aborted when the
+ * signal fired) with the socket error as its cause.
+ */
+function exchange(
+  transport: typeof http | typeof https,
+  url: URL,
+  options: http.RequestOptions,
+  body: Buffer | undefined,
+  timeoutMs: number,
+  req: Pick<VaultRequest, "method" | "path">,
+): Promise<RawResponse> {
+  return new Promise<RawResponse>((resolve, reject) => {
+    let settled = false;
+    const fail = (kind: VaultFailure, detail: string, cause?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clientReq.destroy();
+      reject(new VaultError(kind, req.method, req.path, undefined, detail ? [detail] : [], { cause }));
+    };
+    const timer = setTimeout(() => fail("timeout", ""), timeoutMs);
+    const clientReq = transport.request(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+      });
+      res.on("error", (e) => {
+        clearTimeout(timer);
+        fail("connection", connectionDetail(e), e);
+      });
+    });
+    clientReq.on("error", (e) => {
+      clearTimeout(timer);
+      if (options.signal?.aborted) fail("aborted", "");
+      else fail("connection", connectionDetail(e), e);
+    });
+    if (body) clientReq.end(body);
+    else clientReq.end();
+  });
+}
+
 function loadCa(t: TlsConfig): Buffer[] | undefined {
   const out: Buffer[] = [];
   if (t.caCert) out.push(fs.readFileSync(t.caCert));
@@ -304,7 +274,7 @@ function loadCa(t: TlsConfig): Buffer[] | undefined {
 
 function connectionDetail(e: unknown): string {
   const code = (e as { code?: string }).code;
-  return code ?? (e instanceof Error ? e.message : String(e));
+  return code ?? describe(e);
 }
 
 function parseJson(body: Buffer, contentType: string | undefined): unknown {
@@ -315,11 +285,6 @@ function parseJson(body: Buffer, contentType: string | undefined): unknown {
   } catch {
     return undefined;
   }
-}
-
-function errorsOf(json: unknown): string[] {
-  const errors = (json as { errors?: unknown } | undefined)?.errors;
-  return Array.isArray(errors) ? errors.filter((e): e is string => typeof e === "string").map((e) => e.trim()) : [];
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

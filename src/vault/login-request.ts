@@ -1,4 +1,4 @@
-// The body of Vault's AWS IAM login (DESIGN 3.4; reference/vault-wire-protocol.md §1.1).
+// The body of Vault's AWS IAM login (docs/architecture.md, "Logging in").
 //
 // We sign an sts:GetCallerIdentity POST with SigV4 and give Vault the signed request's URL, body and
 // headers; Vault replays it to STS and learns from the answer who we are. Rules that matter here:
@@ -16,13 +16,7 @@
 import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import { HttpRequest } from "@smithy/protocol-http";
 import { SignatureV4 } from "@smithy/signature-v4";
-
-export interface AwsCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-  expiration?: Date;
-}
+import { stsEndpointFor, type AwsCredentials } from "../aws/sts-endpoint.ts";
 
 export interface LoginRequestOptions {
   credentials: AwsCredentials;
@@ -47,47 +41,9 @@ export interface IamLoginBody {
   iam_request_headers: string;
 }
 
-export interface StsEndpoint {
-  /** With a trailing slash: "https://sts.amazonaws.com/". */
-  url: string;
-  host: string;
-  /** The signing region. */
-  region: string;
-}
-
 export const GET_CALLER_IDENTITY_BODY = "Action=GetCallerIdentity&Version=2011-06-15";
 export const IAM_SERVER_ID_HEADER = "x-vault-aws-iam-server-id";
 const CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8";
-
-// DNS suffix of each AWS partition, by region prefix (from the SDK's partitions.json). The
-// longer prefixes come first: "us-isob-" must not be taken for "us-iso-".
-const PARTITION_SUFFIXES: readonly (readonly [RegExp, string])[] = [
-  [/^cn-/, "amazonaws.com.cn"],
-  [/^us-isob-/, "sc2s.sgov.gov"],
-  [/^us-isof-/, "csp.hci.ic.gov"],
-  [/^us-iso-/, "c2s.ic.gov"],
-  [/^eu-isoe-/, "cloud.adc-e.uk"],
-  [/^eusc-/, "amazonaws.eu"],
-];
-const REGION = /^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/;
-
-/**
- * The STS endpoint the login is signed for. Unset: the global `https://sts.amazonaws.com/`
- * signed for us-east-1 (Vault's default STS endpoint). A region: `https://sts.<region>.<suffix>/`
- * signed for that region, where the suffix is the region's partition's (amazonaws.com,
- * amazonaws.com.cn, …). Vault must be configured to match (sts_endpoint, or
- * use_sts_region_from_client).
- */
-export function stsEndpointFor(region?: string): StsEndpoint {
-  if (region === undefined || region === "") {
-    return { url: "https://sts.amazonaws.com/", host: "sts.amazonaws.com", region: "us-east-1" };
-  }
-  // The region becomes part of a host name: refuse anything that is not region-shaped.
-  if (!REGION.test(region)) throw new TypeError(`not an AWS region: ${JSON.stringify(region)}`);
-  const suffix = PARTITION_SUFFIXES.find(([prefix]) => prefix.test(region))?.[1] ?? "amazonaws.com";
-  const host = `sts.${region}.${suffix}`;
-  return { url: `https://${host}/`, host, region };
-}
 
 /** Builds the JSON body of `POST /v1/auth/<provider>/login`. */
 export async function buildIamLoginBody(opts: LoginRequestOptions): Promise<IamLoginBody> {

@@ -132,13 +132,38 @@ export class World {
   }
 }
 
-export function freePort(): Promise<number> {
+/**
+ * A free port for a listener that binds later (the extension's, in another process). Chosen below
+ * the ephemeral range: a port freed inside it can be taken by any outgoing connection on the
+ * machine before the extension binds it (seen under load: EADDRINUSE at init). Checked free by
+ * binding it once; the kernel's choice is the fallback.
+ */
+export async function freePort(): Promise<number> {
+  const low = ephemeralLow();
+  for (let i = 0; i < 50; i++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (await listenOnce(port).then(() => true, () => false)) return port;
+  }
+  return listenOnce(0);
+}
+
+/** The start of the ephemeral port range (Linux's default when it cannot be read; macOS starts higher). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 11_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+function listenOnce(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
+    s.listen(port, "127.0.0.1", () => {
+      const bound = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(bound));
     });
   });
 }

@@ -37,11 +37,11 @@ describe("init errors", () => {
 
   it("Extension.VaultUnreachable, inside Lambda's 10 s init limit", async () => {
     const closedPort = await freePort();
-    const started = Date.now();
     const { init } = await initError({ VAULT_ADDR: `http://127.0.0.1:${closedPort}` });
+    // The extension's own error type: the emulator enforces Lambda's 10 s init limit and would
+    // report its own timeout had the extension retried past it.
     expect(init.error?.type).toBe("Extension.VaultUnreachable");
     expect(init.error?.message).toMatch(/ECONNREFUSED/);
-    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it("Extension.AuthFailed with Vault's reason: unknown role", async () => {
@@ -159,8 +159,8 @@ describe("shutdown", () => {
     const accessor = world.vault.tokens().filter((t) => t.path === "auth/aws/login" && !t.revokedAt).at(-1)!.accessor;
     const result = await fn.shutdown();
     expect(result.exitCodes["vault-lambda-agent"]).toBe(0);
+    // Nothing killed: the extension finished inside the emulator's 2 s shutdown budget.
     expect(result.killed).toEqual([]);
-    expect(result.durationMs).toBeLessThan(2_000);
     const token = world.vault.tokens().find((t) => t.accessor === accessor)!;
     expect(token.revokedAt).toBeDefined();
     const leases = world.vault.leases().filter((l) => l.tokenAccessor === accessor);

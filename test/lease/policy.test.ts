@@ -1,5 +1,35 @@
 import { describe, expect, it } from "vitest";
-import { afterRenewal, boundedBy, decide, effectiveGrace, planLease, planStatic, secondsLeft, usable } from "../../src/lease/policy.ts";
+import {
+  after403,
+  afterFailedRefresh,
+  afterFailedRenewal,
+  afterLeaseRenewal,
+  afterRenewal,
+  boundedBy,
+  decide,
+  dueAtInvoke,
+  effectiveEnd,
+  effectiveGrace,
+  effectiveLease,
+  evictable,
+  isFresh,
+  nextWake,
+  planLease,
+  planProxyStatic,
+  planServe,
+  planStatic,
+  planToken,
+  secondsLeft,
+  tokenAction,
+  tokenUsable,
+  usable,
+  valueAction,
+  type HeldValue,
+  type LeaseAction,
+  type ServePlan,
+  type TokenAction,
+  type TokenView,
+} from "../../src/lease/policy.ts";
 
 const T0 = 1_700_000_000_000;
 const MIN = 60_000;
@@ -67,15 +97,15 @@ describe("planStatic", () => {
 
 describe("afterRenewal", () => {
   it("counts the renewed lease from now", () => {
-    const l = afterRenewal(60_000, 60_000, T0 + 5_000, 10_000, 0);
-    expect(l.capped).toBe(false);
+    const { lease: l, capped } = afterRenewal(60_000, 60_000, T0 + 5_000, 10_000, 0);
+    expect(capped).toBe(false);
     expect(l.renewable).toBe(true);
     expect(l.expiresAt).toBe(T0 + 65_000);
   });
 
   it("marks a renewal capped by the max TTL as final, so the next refresh replaces it", () => {
-    const l = afterRenewal(20_000, 60_000, T0, 10_000, 0);
-    expect(l.capped).toBe(true);
+    const { lease: l, capped } = afterRenewal(20_000, 60_000, T0, 10_000, 0);
+    expect(capped).toBe(true);
     expect(l.renewable).toBe(false);
     expect(decide(l, l.refreshAt)).toBe("replace");
   });
@@ -85,7 +115,7 @@ describe("afterRenewal", () => {
   });
 
   it("replaces at once when what is left already falls inside the grace period", () => {
-    const l = afterRenewal(2_000, 60_000, T0, 10_000, 0);
+    const { lease: l } = afterRenewal(2_000, 60_000, T0, 10_000, 0);
     expect(decide(l, T0 + 1_400)).toBe("replace");
   });
 });
@@ -110,5 +140,150 @@ describe("secondsLeft", () => {
     const l = planLease(10_000, T0, true, 0, 0);
     expect(secondsLeft(l, T0 + 500)).toBe(9);
     expect(secondsLeft(l, T0 + 20_000)).toBe(0);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Decisions on held values and the token: tables of (state, now) → decision.
+
+const GRACE = 10_000;
+const alive = (expiresInMs: number, renewable = true) => ({ lease: planLease(expiresInMs, T0, renewable, GRACE, 0), dead: false });
+const TOKEN = alive(4 * 60 * MIN); // refresh at T0+160 min, grace from T0+240 min − 10 s
+const leased = (renewable: boolean, extra: Partial<HeldValue> = {}): HeldValue => ({
+  lease: planLease(60 * MIN, T0, renewable, GRACE, 0), // refresh at +40 min, grace from +60 min − 10 s
+  token: TOKEN,
+  underCurrentToken: true,
+  leased: true,
+  kind: "declared",
+  ...extra,
+});
+const kv = (staticTtlMs: number, extra: Partial<HeldValue> = {}): HeldValue => ({ lease: planStatic(T0, staticTtlMs), token: TOKEN, underCurrentToken: true, leased: false, kind: "declared", ...extra });
+
+describe("effectiveLease", () => {
+  it("is the value's own lease, bounded by its token's end; a dead token ends it", () => {
+    const own = planLease(60 * MIN, T0, true, GRACE, 0);
+    expect(effectiveLease(own, TOKEN)).toBe(own);
+    expect(effectiveLease(own, alive(10 * MIN)).expiresAt).toBe(T0 + 10 * MIN);
+    expect(effectiveLease(own, { ...TOKEN, dead: true }).expiresAt).toBe(0);
+    expect(effectiveEnd(own, alive(10 * MIN))).toBe(T0 + 10 * MIN);
+    expect(effectiveEnd(own, { ...TOKEN, dead: true })).toBe(0);
+  });
+});
+
+describe("valueAction and dueAtInvoke", () => {
+  const cases: Array<[string, HeldValue, number, LeaseAction, LeaseAction]> = [
+    // name, value, now, valueAction, dueAtInvoke
+    ["renewable before its refresh point", leased(true), T0 + 39 * MIN, "keep", "keep"],
+    ["renewable past its refresh point", leased(true), T0 + 40 * MIN, "renew", "renew"],
+    ["non-renewable past its refresh point", leased(false), T0 + 40 * MIN, "replace", "replace"],
+    ["inside the grace period", leased(true), T0 + 60 * MIN - GRACE, "replace", "replace"],
+    ["long past expiry (a thaw)", leased(true), T0 + 600 * MIN, "replace", "replace"],
+    ["read under a replaced token, fresh", leased(true, { underCurrentToken: false }), T0, "replace", "replace"],
+    ["read under a replaced token, due for renewal", leased(true, { underCurrentToken: false }), T0 + 40 * MIN, "replace", "replace"],
+    ["its token is dead", leased(true, { token: { ...TOKEN, dead: true } }), T0, "replace", "replace"],
+    ["its token ends before it: kept until the token's grace period", leased(true, { token: alive(30 * MIN) }), T0 + 29 * MIN, "keep", "keep"],
+    ["its token ends before it: replaced in the token's grace period", leased(true, { token: alive(30 * MIN) }), T0 + 30 * MIN - GRACE, "replace", "replace"],
+    ["KV before the static TTL", kv(5 * MIN), T0 + 5 * MIN - 1, "keep", "keep"],
+    ["KV past the static TTL", kv(5 * MIN), T0 + 5 * MIN, "replace", "replace"],
+    ["KV with a static TTL of 0", kv(0), T0 + 200 * MIN, "keep", "keep"],
+    ["KV whose token expired", kv(0), T0 + 240 * MIN, "replace", "replace"],
+    ["proxy read without a lease, past its TTL", { ...kv(0), lease: planProxyStatic(T0, MIN), kind: "proxy" }, T0 + MIN, "replace", "keep"],
+    ["proxy read with a lease, past its refresh point", leased(true, { kind: "proxy" }), T0 + 40 * MIN, "renew", "renew"],
+  ];
+  it.each(cases)("%s", (_, v, now, action, atInvoke) => {
+    expect(valueAction(v, now)).toBe(action);
+    expect(dueAtInvoke(v, now)).toBe(atInvoke);
+    // The hot path's answer agrees with the general one.
+    expect(isFresh(v.lease, v.token, v.underCurrentToken, now)).toBe(action === "keep" && v.underCurrentToken && !v.token.dead);
+  });
+});
+
+describe("planServe", () => {
+  const cases: Array<[string, HeldValue | undefined, number, boolean, ServePlan]> = [
+    ["nothing held", undefined, T0, false, { kind: "wait", action: "replace" }],
+    ["fresh", leased(true), T0, false, { kind: "hit" }],
+    ["fresh but forced", leased(true), T0, true, { kind: "wait", action: "replace" }],
+    ["renewable past its refresh point: waits for the renewal", leased(true), T0 + 40 * MIN, false, { kind: "wait", action: "renew" }],
+    ["non-renewable past its refresh point: waits for the read", leased(false), T0 + 40 * MIN, false, { kind: "wait", action: "replace" }],
+    ["expired", leased(true), T0 + 61 * MIN, false, { kind: "wait", action: "replace" }],
+    ["KV past its static TTL: served, read again behind it", kv(5 * MIN), T0 + 6 * MIN, false, { kind: "serve-and-refresh", action: "replace" }],
+    ["KV read under a replaced token: waits for the new read", kv(5 * MIN, { underCurrentToken: false }), T0, false, { kind: "wait", action: "replace" }],
+    ["KV whose token is dead: waits", kv(5 * MIN, { token: { ...TOKEN, dead: true } }), T0, false, { kind: "wait", action: "replace" }],
+  ];
+  it.each(cases)("%s", (_, v, now, force, plan) => {
+    expect(planServe(v, now, force)).toEqual(plan);
+  });
+});
+
+describe("afterFailedRefresh and evictable", () => {
+  const cases: Array<[string, HeldValue | undefined, number, "stale" | "fail"]> = [
+    ["nothing held", undefined, T0, "fail"],
+    ["still valid", leased(true), T0 + 50 * MIN, "stale"],
+    ["inside the grace period", leased(true), T0 + 60 * MIN - GRACE, "fail"],
+    ["its token is dead", leased(true, { token: { ...TOKEN, dead: true } }), T0, "fail"],
+    ["KV never expires on its own", kv(5 * MIN), T0 + 200 * MIN, "stale"],
+  ];
+  it.each(cases)("%s", (_, v, now, answer) => {
+    expect(afterFailedRefresh(v, now)).toBe(answer);
+    expect(evictable(v, now)).toBe(answer === "fail");
+  });
+});
+
+describe("afterLeaseRenewal", () => {
+  it.each([
+    ["a full renewal", afterRenewal(60 * MIN, 60 * MIN, T0, GRACE, 0), "keep"],
+    ["capped, with time left", afterRenewal(10 * MIN, 60 * MIN, T0, GRACE, 0), "keep"],
+    ["capped inside the grace period", afterRenewal(2_000, 60 * MIN, T0, GRACE, 0), "replace"],
+  ] as const)("%s → %s", (_, renewed, answer) => {
+    expect(afterLeaseRenewal(renewed, T0 + 1_400)).toBe(answer);
+  });
+
+  it("a renewal Vault marks non-renewable is not renewed again", () => {
+    expect(afterRenewal(60 * MIN, 60 * MIN, T0, GRACE, 0, false).lease.renewable).toBe(false);
+  });
+});
+
+describe("token decisions", () => {
+  const cases: Array<[string, TokenView | undefined, number, TokenAction, boolean]> = [
+    ["no token", undefined, T0, "login", false],
+    ["dead", { ...TOKEN, dead: true }, T0, "login", false],
+    ["fresh", TOKEN, T0, "keep", true],
+    ["past its refresh point", TOKEN, T0 + 160 * MIN, "renew", true],
+    ["past its refresh point, not renewable", alive(4 * 60 * MIN, false), T0 + 160 * MIN, "login", true],
+    ["inside the grace period", TOKEN, T0 + 240 * MIN - GRACE, "login", false],
+    ["without a TTL", { lease: planToken(0, T0, false, GRACE), dead: false }, T0 + 10_000 * MIN, "keep", true],
+  ];
+  it.each(cases)("%s", (_, t, now, action, canUse) => {
+    expect(tokenAction(t, now)).toBe(action);
+    expect(tokenUsable(t, now)).toBe(canUse);
+  });
+});
+
+describe("failures", () => {
+  it.each([
+    [{ transient: true, denied: false }, { action: "keep", tokenDead: false }],
+    [{ transient: false, denied: false }, { action: "replace", tokenDead: false }],
+    [{ transient: false, denied: true }, { action: "replace", tokenDead: true }],
+  ] as const)("a failed renewal %j → %j", (failure, answer) => {
+    expect(afterFailedRenewal(failure)).toEqual(answer);
+  });
+
+  it.each([
+    ["alive", "pass-through"],
+    ["unknown", "pass-through"],
+    ["dead", "relogin"],
+  ] as const)("a 403 with a token lookup-self finds %s → %s", (lookup, answer) => {
+    expect(after403(lookup)).toBe(answer);
+  });
+});
+
+describe("nextWake", () => {
+  it("is the earliest refresh point or grace start of what is held, never before now", () => {
+    const a = planLease(60 * MIN, T0, true, GRACE, 0); // refresh at +40 min
+    const b = planLease(30 * MIN, T0, false, GRACE, 0); // refresh at +20 min
+    expect(nextWake([a, b], T0)).toBe(T0 + 20 * MIN);
+    expect(nextWake([a, b], T0 + 25 * MIN)).toBe(T0 + 25 * MIN);
+    expect(nextWake([planStatic(T0, 0)], T0)).toBe(Infinity);
+    expect(nextWake([], T0)).toBe(Infinity);
   });
 });

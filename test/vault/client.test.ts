@@ -9,7 +9,8 @@ import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { VaultClient, VaultError } from "../../src/vault/client.ts";
+import { VaultError } from "../../src/errors.ts";
+import { VaultClient } from "../../src/vault/client.ts";
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures");
 const cert = path.join(fixtures, "test-vault.crt");
@@ -127,26 +128,35 @@ describe("requests", () => {
   });
 
   it("times out an attempt after VAULT_CLIENT_TIMEOUT and stops retrying at the deadline", async () => {
-    const addr = await serve(() => undefined); // never answers
+    let attempts = 0;
+    const addr = await serve(() => void attempts++); // never answers
     const c = client(addr, { timeoutMs: 150, maxRetries: 10 });
-    const started = Date.now();
     const err = (await c.request({ method: "GET", path: "x", deadline: Date.now() + 500 }).catch((e) => e)) as VaultError;
     expect(err.kind).toBe("timeout");
-    expect(Date.now() - started).toBeLessThan(900);
+    // Each attempt lasts its 150 ms timeout, so at most 4 fit before the deadline (a slow machine
+    // fits fewer): the deadline, not the 10 retries, ended it.
+    expect(attempts).toBeGreaterThanOrEqual(1);
+    expect(attempts).toBeLessThanOrEqual(4);
     expect(err.message).toBe("Vault did not answer GET x in time");
     c.close();
   });
 
   it("drain waits for requests in flight, then abandons what is left", async () => {
+    // "fast" is answered once the drain has begun; "stuck" never is.
+    let answerFast: () => void = () => undefined;
+    let arrived = false;
     const addr = await serve((req, res) => {
-      if (req.url?.endsWith("fast")) setTimeout(() => ok(req, res), 50);
+      if (req.url?.endsWith("fast")) [arrived, answerFast] = [true, () => ok(req, res)];
     });
     const c = client(addr, { maxRetries: 0 });
     const fast = c.request({ method: "GET", path: "fast" });
     const stuck = c.request({ method: "GET", path: "stuck" }).catch((e) => e);
-    await new Promise((r) => setTimeout(r, 10));
+    // Both on the wire: in flight on the client, and "fast" arrived at the server.
+    for (let i = 0; i < 500 && (c.inflightCount < 2 || !arrived); i++) await new Promise((r) => setTimeout(r, 10));
     expect(c.inflightCount).toBe(2);
-    const abandoned = await c.drain(300);
+    const draining = c.drain(1_000);
+    answerFast();
+    const abandoned = await draining;
     expect((await fast).status).toBe(200);
     expect(abandoned).toBe(1);
     expect(((await stuck) as VaultError).kind).toBe("aborted");

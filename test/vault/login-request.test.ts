@@ -2,14 +2,8 @@
 import { createHash, createHmac } from "node:crypto";
 import aws4 from "aws4";
 import { describe, expect, it } from "vitest";
-import {
-  buildIamLoginBody,
-  GET_CALLER_IDENTITY_BODY,
-  NodeSha256,
-  stsEndpointFor,
-  type AwsCredentials,
-  type IamLoginBody,
-} from "../../src/vault/login-request.ts";
+import { stsEndpointFor, type AwsCredentials } from "../../src/aws/sts-endpoint.ts";
+import { buildIamLoginBody, GET_CALLER_IDENTITY_BODY, NodeSha256, type IamLoginBody } from "../../src/vault/login-request.ts";
 
 const NOW = new Date("2024-05-06T07:08:09.123Z");
 const AMZ_DATE = "20240506T070809Z";

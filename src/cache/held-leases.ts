@@ -1,0 +1,60 @@
+/**
+ * The leases the extension holds, for `/health` and for revocation when it stops: every lease ever
+ * read stays here until it is revoked or has expired on its own (a replaced dynamic secret may
+ * still be in use by a pooled connection, so it is not revoked early).
+ */
+import type { Clock } from "../clock.ts";
+import { isPermissionDenied } from "../errors.ts";
+import type { VaultTransport } from "../vault/client.ts";
+import type { TokenState } from "../vault/token.ts";
+
+export interface HeldLease {
+  leaseId: string;
+  path: string;
+  token: TokenState;
+  /** End of its effective lease. */
+  expiresAt: number;
+}
+
+export class HeldLeases {
+  private readonly held = new Map<string, HeldLease>();
+
+  constructor(private readonly now: Clock) {}
+
+  track(lease: HeldLease): void {
+    this.held.set(lease.leaseId, lease);
+  }
+
+  /** A renewal moved the lease's end. */
+  extend(leaseId: string, expiresAt: number): void {
+    const held = this.held.get(leaseId);
+    if (held) held.expiresAt = expiresAt;
+  }
+
+  /** Leases held and still alive. */
+  live(): HeldLease[] {
+    const now = this.now();
+    return [...this.held.values()].filter((l) => !l.token.dead && l.expiresAt > now);
+  }
+
+  /**
+   * Revokes every live lease (`sys/leases/revoke`), in parallel, with the current token when it is
+   * alive (else the one that read it). A 403 means the lease died with its token: revoked too.
+   */
+  async revokeAll(client: VaultTransport, current: TokenState | undefined, deadline: number): Promise<{ revoked: number; failed: number }> {
+    const leases = this.live();
+    const results = await Promise.allSettled(
+      leases.map(async (l) => {
+        const token = current && !current.dead ? current : l.token;
+        try {
+          await client.request({ method: "PUT", path: "sys/leases/revoke", token: token.clientToken, body: { lease_id: l.leaseId }, deadline, retries: 1 });
+        } catch (err) {
+          if (!isPermissionDenied(err)) throw err;
+        }
+        this.held.delete(l.leaseId);
+      }),
+    );
+    const failed = results.filter((r) => r.status === "rejected").length;
+    return { revoked: leases.length - failed, failed };
+  }
+}

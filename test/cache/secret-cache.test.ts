@@ -1,0 +1,298 @@
+/**
+ * The secret cache against a fake Vault and a fake clock: serving, single-flight, renewal at the
+ * refresh point, capped renewals, expiry past a freeze, failures and STALE, the lease bounded by its
+ * token, KV values re-read behind the served one, INVOKE freshening, eviction and revocation.
+ * No sleeps: time moves when the test moves it (the one real timer is the short wait bound).
+ */
+import { describe, expect, it } from "vitest";
+import { SecretCache, type EntrySpec } from "../../src/cache/secret-cache.ts";
+import type { SecretRecord } from "../../src/cache/record.ts";
+import { kindOf } from "../../src/errors.ts";
+import type { VaultRequest } from "../../src/vault/client.ts";
+import { TokenManager } from "../../src/vault/token.ts";
+import { answer, FakeAuth, FakeClock, FakeVault, MINUTE, SECOND, settle, T0, testLogger, unreachable } from "../vault/fakes.ts";
+
+const GRACE = 10 * SECOND;
+const LEASE_S = 3_600; // refresh point at 40 min (no jitter), grace from 60 min − 10 s
+const DB: EntrySpec = { key: "db", label: "DB", path: "database/creds/app", kind: "declared", staticTtlMs: 5 * MINUTE };
+const KV: EntrySpec = { key: "config", label: "CONFIG", path: "secret/data/app", kind: "declared", staticTtlMs: 5 * MINUTE };
+
+function setup(opts: { tokenTtlS?: number; waitMs?: number } = {}) {
+  const clock = new FakeClock();
+  const vault = new FakeVault();
+  const auth = new FakeAuth(opts.tokenTtlS ?? 4 * 3_600);
+  const { log, lines, redactor } = testLogger();
+  const tokens = new TokenManager({ client: vault, auth, graceMs: GRACE, log, clock: clock.now, random: () => 0 });
+  const cache = new SecretCache({ client: vault, tokens, log, redactor, graceMs: GRACE, waitMs: opts.waitMs ?? 1_000, clock: clock.now, random: () => 0 });
+  let users = 0;
+  const leases = new Map<string, string>();
+  // A database engine: a new user per read, leases renewable for what is asked.
+  vault.on("GET", DB.path, (req) => {
+    const id = `database/creds/app/lease-${++users}`;
+    leases.set(id, req.token!);
+    return answer(200, { lease_id: id, lease_duration: LEASE_S, renewable: true, data: { username: `v-app-${users}`, password: `pw-${users}-secret` } });
+  });
+  vault.on("PUT", "sys/leases/renew", (req) => {
+    const body = req.body as { lease_id: string; increment: number };
+    return answer(200, { lease_id: body.lease_id, lease_duration: body.increment, renewable: true });
+  });
+  let version = 0;
+  vault.on("GET", KV.path, () => answer(200, { data: { data: { api_key: `key-v${++version}` }, metadata: { version } } }));
+  const changes: SecretRecord[] = [];
+  cache.define({ ...DB, onChange: (r) => changes.push(r) });
+  cache.define(KV);
+  return { clock, vault, auth, tokens, cache, lines, redactor, changes };
+}
+
+const renewals = (vault: FakeVault): VaultRequest[] => vault.calls.filter((c) => c.path === "sys/leases/renew");
+
+describe("serving", () => {
+  it("reads once, then serves from the cache until the refresh point", async () => {
+    const { clock, vault, cache } = setup();
+    const first = await cache.get("db");
+    expect(first.status).toBe("MISS");
+    expect(first.record.data).toEqual({ username: "v-app-1", password: "pw-1-secret" });
+    clock.advance(40 * MINUTE - 1);
+    expect(cache.fresh("db")).toBe(first.record);
+    expect(await cache.get("db")).toEqual({ record: first.record, status: "HIT" });
+    expect(vault.count("GET", DB.path)).toBe(1);
+  });
+
+  it("concurrent requests for a missing value share one read", async () => {
+    const { vault, cache } = setup();
+    const answers = await Promise.all(Array.from({ length: 10 }, () => cache.get("db")));
+    expect(vault.count("GET", DB.path)).toBe(1);
+    expect(new Set(answers.map((a) => a.record)).size).toBe(1);
+    expect(answers.every((a) => a.status === "MISS")).toBe(true);
+  });
+
+  it("a forced read always goes to Vault", async () => {
+    const { vault, cache } = setup();
+    await cache.get("db");
+    const forced = await cache.get("db", { force: true });
+    expect(forced.status).toBe("MISS");
+    expect(forced.record.data.username).toBe("v-app-2");
+    expect(vault.count("GET", DB.path)).toBe(2);
+  });
+
+  it("registers every value it reads with the redactor", async () => {
+    const { cache, redactor } = setup();
+    await cache.get("db");
+    expect(redactor.scrub("password is pw-1-secret")).toBe("password is [redacted]");
+  });
+
+  it("unwraps KV v2 and keeps its metadata", async () => {
+    const { cache } = setup();
+    const { record } = await cache.get("config");
+    expect(record.data).toEqual({ api_key: "key-v1" });
+    expect(record.metadata).toEqual({ version: 1 });
+    expect(record.leaseId).toBe("");
+  });
+});
+
+describe("renewal", () => {
+  it("renews at the refresh point: the same value, with the first duration as increment, counted from now", async () => {
+    const { clock, vault, cache, changes } = setup();
+    const first = await cache.get("db");
+    clock.advance(40 * MINUTE);
+    expect(cache.fresh("db")).toBeUndefined();
+    const renewed = await cache.get("db");
+    expect(renewed.status).toBe("MISS");
+    expect(renewed.record.data.username).toBe("v-app-1");
+    expect(renewals(vault).map((r) => r.body)).toEqual([{ lease_id: first.record.leaseId, increment: LEASE_S }]);
+    expect(cache.effectiveLease(renewed.record).expiresAt).toBe(clock.t + LEASE_S * SECOND);
+    expect(changes).toHaveLength(2); // the read and the renewal
+  });
+
+  it("a renewal capped by the max TTL is not renewed again: the next refresh point reads a new secret", async () => {
+    const { clock, vault, cache } = setup();
+    vault.on("PUT", "sys/leases/renew", () => answer(200, { lease_duration: 900, renewable: true }));
+    await cache.get("db");
+    clock.advance(40 * MINUTE);
+    const capped = await cache.get("db");
+    expect(capped.record.lease.renewable).toBe(false);
+    clock.advance(10 * MINUTE); // 2/3 of the 15 min that were left
+    const next = await cache.get("db");
+    expect(next.record.data.username).toBe("v-app-2");
+    expect(renewals(vault)).toHaveLength(1);
+  });
+
+  it("a renewal capped to nothing reads a new secret at once; one capped to seconds, at its refresh point", async () => {
+    const { clock, vault, cache } = setup();
+    vault.on("PUT", "sys/leases/renew", () => answer(200, { lease_duration: 0, renewable: true }));
+    await cache.get("db");
+    clock.advance(40 * MINUTE);
+    expect((await cache.get("db")).record.data.username).toBe("v-app-2");
+    vault.on("PUT", "sys/leases/renew", () => answer(200, { lease_duration: 5, renewable: true }));
+    clock.advance(40 * MINUTE);
+    // 5 s left: the grace shrinks to a third of it, and 2/3 of it is the refresh point.
+    expect((await cache.get("db")).record.data.username).toBe("v-app-2");
+    clock.advance(3_400);
+    expect((await cache.get("db")).record.data.username).toBe("v-app-3");
+    expect(renewals(vault)).toHaveLength(2);
+  });
+
+  it("a renewal Vault refuses for good (the lease is gone) reads the secret again", async () => {
+    const { clock, vault, cache, auth } = setup();
+    vault.on("PUT", "sys/leases/renew", () => answer(400, { errors: ["lease not found"] }));
+    await cache.get("db");
+    clock.advance(41 * MINUTE);
+    expect((await cache.get("db")).record.data.username).toBe("v-app-2");
+    expect(auth.logins).toBe(1);
+  });
+
+  it("a renewal answered 403: the token is dead, a new login, and the secret read under the new token", async () => {
+    const { clock, vault, cache, auth, tokens } = setup();
+    vault.on("PUT", "sys/leases/renew", () => answer(403, { errors: ["permission denied"] }));
+    const first = await cache.get("db");
+    clock.advance(41 * MINUTE);
+    const second = await cache.get("db");
+    expect(first.record.token.dead).toBe(true);
+    expect(auth.logins).toBe(2);
+    expect(second.record.token).toBe(tokens.current);
+    expect(vault.calls.filter((c) => c.path === DB.path).map((c) => c.token)).toEqual(["token-1", "token-2"]);
+  });
+});
+
+describe("expiry", () => {
+  it("past expiry (a thaw after a long freeze): a new read, never a renewal, never the expired value", async () => {
+    const { clock, vault, cache } = setup();
+    await cache.get("db");
+    clock.advance(2 * 60 * MINUTE);
+    expect(cache.fresh("db")).toBeUndefined();
+    const next = await cache.get("db");
+    expect(next).toMatchObject({ status: "MISS", record: { data: { username: "v-app-2" } } });
+    expect(renewals(vault)).toHaveLength(0);
+  });
+
+  it("a value's lease ends with the token that read it", async () => {
+    const { clock, cache, auth } = setup({ tokenTtlS: 30 * 60 });
+    const first = await cache.get("db");
+    expect(cache.effectiveLease(first.record).expiresAt).toBe(T0 + 30 * MINUTE);
+    clock.advance(30 * MINUTE - GRACE - 1);
+    expect(cache.fresh("db")).toBe(first.record);
+    clock.advance(1);
+    const next = await cache.get("db");
+    expect(next.record.data.username).toBe("v-app-2");
+    expect(auth.logins).toBe(2);
+  });
+
+  it("a value read under a replaced token is read again", async () => {
+    const { cache, tokens } = setup();
+    await cache.get("db");
+    await tokens.login();
+    expect(cache.fresh("db")).toBeUndefined();
+    expect((await cache.get("db")).record.data.username).toBe("v-app-2");
+  });
+});
+
+describe("failures", () => {
+  it("Vault failing while the value is valid: STALE; once it expires: the error, with Vault's reason", async () => {
+    const { clock, vault, cache, lines } = setup();
+    await cache.get("db");
+    vault.on("PUT", "sys/leases/renew", () => answer(503, { errors: ["Vault is sealed"] }));
+    vault.on("GET", DB.path, () => answer(503, { errors: ["Vault is sealed"] }));
+    clock.advance(45 * MINUTE);
+    const stale = await cache.get("db");
+    expect(stale).toMatchObject({ status: "STALE", record: { data: { username: "v-app-1" } } });
+    expect(lines.some((l) => l.level === "WARN" && l.message === "serving a still-valid value after a failed refresh")).toBe(true);
+    clock.advance(15 * MINUTE);
+    const err = await cache.get("db").catch((e: unknown) => e);
+    expect(kindOf(err)).toBe("vault-transient");
+    expect((err as Error).message).toContain("Vault is sealed");
+  });
+
+  it("nothing held and Vault unreachable: the error", async () => {
+    const { vault, cache } = setup();
+    vault.on("GET", DB.path, unreachable);
+    expect(kindOf(await cache.get("db").catch((e: unknown) => e))).toBe("vault-transient");
+  });
+
+  it("a 404 without Vault's words says which path has no secret", async () => {
+    const { vault, cache } = setup();
+    vault.on("GET", DB.path, () => answer(404, {}));
+    const err = (await cache.get("db").catch((e: unknown) => e)) as Error;
+    expect(err.message).toContain("no secret at database/creds/app");
+    expect(kindOf(err)).toBe("vault-permanent");
+  });
+
+  it("a caller waits at most waitMs for Vault: then the still-valid value, else a timeout", async () => {
+    const { clock, vault, cache } = setup({ waitMs: 5 });
+    await cache.get("db");
+    vault.on("GET", DB.path, () => new Promise(() => undefined));
+    vault.on("PUT", "sys/leases/renew", () => new Promise(() => undefined));
+    clock.advance(41 * MINUTE);
+    expect((await cache.get("db")).status).toBe("STALE");
+    vault.on("GET", KV.path, () => new Promise(() => undefined));
+    const err = await cache.get("config").catch((e: unknown) => e);
+    expect(kindOf(err)).toBe("timeout");
+    expect((err as Error).message).toBe("Vault did not answer the read of CONFIG within 5 ms");
+  });
+});
+
+describe("values without a lease (KV)", () => {
+  it("past the static TTL: served at once, read again behind it, once", async () => {
+    const { clock, vault, cache } = setup();
+    const first = await cache.get("config");
+    clock.advance(6 * MINUTE);
+    const [a, b] = await Promise.all([cache.get("config"), cache.get("config")]);
+    expect(a).toEqual({ record: first.record, status: "HIT" });
+    expect(b.record).toBe(first.record);
+    await settle();
+    expect(vault.count("GET", KV.path)).toBe(2);
+    expect((await cache.get("config")).record.data).toEqual({ api_key: "key-v2" });
+  });
+});
+
+describe("freshen at INVOKE", () => {
+  it("renews and re-reads what is due, concurrently, and leaves the rest", async () => {
+    const { clock, vault, cache } = setup();
+    await Promise.all([cache.get("db"), cache.get("config")]);
+    clock.advance(MINUTE);
+    expect(await cache.freshen(clock.t + 1_000)).toEqual({ refreshed: 0, failed: 0 });
+    clock.advance(40 * MINUTE);
+    expect(await cache.freshen(clock.t + 1_000)).toEqual({ refreshed: 2, failed: 0 });
+    expect(renewals(vault)).toHaveLength(1);
+    expect(vault.count("GET", KV.path)).toBe(2);
+  });
+
+  it("counts failures, and leaves cached proxy reads without a lease alone", async () => {
+    const { clock, vault, cache, lines } = setup();
+    cache.define({ key: "proxy:a", label: "/v1/a", path: "a", kind: "proxy", staticTtlMs: MINUTE });
+    vault.on("GET", "a", () => answer(200, { data: { x: 1 } }));
+    await Promise.all([cache.get("db"), cache.get("proxy:a")]);
+    vault.on("PUT", "sys/leases/renew", unreachable);
+    clock.advance(41 * MINUTE);
+    expect(await cache.freshen(clock.t + 1_000)).toEqual({ refreshed: 0, failed: 1 });
+    expect(vault.count("GET", "a")).toBe(1);
+    expect(lines.filter((l) => l.message === "refresh at INVOKE failed")).toHaveLength(1);
+  });
+});
+
+describe("eviction and revocation", () => {
+  it("drops disposable entries that can no longer be served", async () => {
+    const { clock, vault, cache } = setup();
+    cache.define({ key: "proxy:a", label: "/v1/a", path: "a", kind: "proxy", staticTtlMs: MINUTE });
+    vault.on("GET", "a", () => answer(200, { data: { x: 1 } }));
+    await Promise.all([cache.get("proxy:a"), cache.get("db")]);
+    const disposable = (key: string) => key.startsWith("proxy:");
+    cache.evictExpired(disposable);
+    expect(cache.has("proxy:a")).toBe(true);
+    clock.advance(MINUTE);
+    cache.evictExpired(disposable);
+    expect(cache.has("proxy:a")).toBe(false);
+    expect(cache.has("db")).toBe(true);
+  });
+
+  it("revokes every live lease with the current token; a lease whose token is gone (403) counts as revoked", async () => {
+    const { clock, vault, cache, tokens } = setup();
+    await cache.get("db");
+    await tokens.login();
+    await cache.get("db"); // read again under token-2; the first lease is still held
+    expect(cache.liveLeases.map((l) => l.leaseId)).toEqual(["database/creds/app/lease-1", "database/creds/app/lease-2"]);
+    vault.on("PUT", "sys/leases/revoke", (req) => answer((req.body as { lease_id: string }).lease_id.endsWith("-1") ? 403 : 204));
+    expect(await cache.revokeAll(clock.t + 1_000)).toEqual({ revoked: 2, failed: 0 });
+    expect(vault.calls.filter((c) => c.path === "sys/leases/revoke").map((c) => c.token)).toEqual(["token-2", "token-2"]);
+    expect(cache.liveLeases).toEqual([]);
+  });
+});

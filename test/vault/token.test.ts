@@ -1,0 +1,195 @@
+/**
+ * The token manager against a fake Vault and a fake clock: login sharing, renewal at the refresh
+ * point, capped renewals, failures, the 403 check, expiry past a freeze, revocation. No sleeps:
+ * time moves when the test moves it.
+ */
+import { describe, expect, it } from "vitest";
+import { TokenManager } from "../../src/vault/token.ts";
+import { answer, FakeAuth, FakeClock, FakeVault, MINUTE, SECOND, T0, testLogger, unreachable } from "./fakes.ts";
+
+const TTL_S = 3_600; // refresh point at 40 min (no jitter), grace from 60 min − 10 s
+const GRACE = 10 * SECOND;
+
+function setup(ttlS = TTL_S) {
+  const clock = new FakeClock();
+  const vault = new FakeVault();
+  const auth = new FakeAuth(ttlS);
+  const { log, lines } = testLogger();
+  const tokens = new TokenManager({ client: vault, auth, graceMs: GRACE, log, clock: clock.now, random: () => 0 });
+  vault.on("POST", "auth/token/renew-self", (req) => answer(200, { auth: { lease_duration: (req.body as { increment: number }).increment, renewable: true } }));
+  return { clock, vault, auth, tokens, lines };
+}
+
+describe("login", () => {
+  it("concurrent callers share one login", async () => {
+    const { auth, tokens } = setup();
+    const got = await Promise.all(Array.from({ length: 5 }, () => tokens.ensure()));
+    expect(auth.logins).toBe(1);
+    expect(new Set(got).size).toBe(1);
+    expect(got[0]!.lease).toMatchObject({ obtainedAt: T0, expiresAt: T0 + TTL_S * SECOND, refreshAt: T0 + 40 * MINUTE });
+  });
+
+  it("tells who it replaced, and forgets tokens that expired on their own", async () => {
+    const { clock, tokens } = setup(60);
+    const seen: Array<[string | undefined, string]> = [];
+    tokens.onReplaced = (previous, next) => seen.push([previous?.clientToken, next.clientToken]);
+    await tokens.login();
+    clock.advance(2 * MINUTE);
+    await tokens.login();
+    expect(seen).toEqual([
+      [undefined, "token-1"],
+      ["token-1", "token-2"],
+    ]);
+    expect(tokens.live.map((t) => t.clientToken)).toEqual(["token-2"]);
+  });
+});
+
+describe("refresh (at INVOKE)", () => {
+  it("does nothing before the refresh point, renews past it with the login's TTL as increment", async () => {
+    const { clock, vault, tokens } = setup();
+    const t = await tokens.ensure();
+    clock.advance(40 * MINUTE - 1);
+    await tokens.refresh();
+    expect(vault.calls).toHaveLength(0);
+    clock.advance(1);
+    await tokens.refresh();
+    expect(vault.calls.map((c) => [c.path, c.body, c.token])).toEqual([["auth/token/renew-self", { increment: TTL_S }, "token-1"]]);
+    expect(tokens.current).toBe(t);
+    expect(t.lease.expiresAt).toBe(clock.t + TTL_S * SECOND);
+  });
+
+  it("concurrent refreshes share one renewal", async () => {
+    const { clock, vault, tokens } = setup();
+    await tokens.ensure();
+    clock.advance(45 * MINUTE);
+    await Promise.all([tokens.refresh(), tokens.refresh(), tokens.refresh()]);
+    expect(vault.count("POST", "auth/token/renew-self")).toBe(1);
+  });
+
+  it("a renewal capped by the max TTL is final: the next refresh logs in", async () => {
+    const { clock, vault, auth, tokens, lines } = setup();
+    vault.on("POST", "auth/token/renew-self", () => answer(200, { auth: { lease_duration: 900, renewable: true } }));
+    await tokens.ensure();
+    clock.advance(40 * MINUTE);
+    await tokens.refresh();
+    expect(tokens.current!.lease.renewable).toBe(false);
+    expect(lines.some((l) => l.message === "the token is near its max TTL; the next refresh logs in again")).toBe(true);
+    clock.advance(10 * MINUTE); // the capped lease's refresh point: 2/3 of 15 min
+    await tokens.refresh();
+    expect(auth.logins).toBe(2);
+    expect(vault.count("POST", "auth/token/renew-self")).toBe(1);
+  });
+
+  it("a transient renewal failure keeps the token; the next refresh tries again", async () => {
+    const { clock, vault, auth, tokens } = setup();
+    vault.on("POST", "auth/token/renew-self", unreachable);
+    const t = await tokens.ensure();
+    clock.advance(41 * MINUTE);
+    await tokens.refresh();
+    expect(tokens.current).toBe(t);
+    expect(t.dead).toBe(false);
+    clock.advance(MINUTE);
+    await tokens.refresh();
+    expect(vault.count("POST", "auth/token/renew-self")).toBe(2);
+    expect(auth.logins).toBe(1);
+  });
+
+  it("a renewal refused for good logs in again; a 403 also marks the old token dead", async () => {
+    const { clock, vault, auth, tokens } = setup();
+    vault.on("POST", "auth/token/renew-self", () => answer(400, { errors: ["past max TTL"] }));
+    const first = await tokens.ensure();
+    clock.advance(41 * MINUTE);
+    await tokens.refresh();
+    expect(auth.logins).toBe(2);
+    expect(first.dead).toBe(false);
+    vault.on("POST", "auth/token/renew-self", () => answer(403, { errors: ["permission denied"] }));
+    const second = tokens.current!;
+    clock.advance(41 * MINUTE);
+    await tokens.refresh();
+    expect(auth.logins).toBe(3);
+    expect(second.dead).toBe(true);
+  });
+
+  it("past the token's expiry (a long freeze): a new login, not a renewal", async () => {
+    const { clock, vault, auth, tokens } = setup();
+    await tokens.ensure();
+    clock.advance(5 * 60 * MINUTE);
+    await tokens.refresh();
+    expect(vault.calls).toHaveLength(0);
+    expect(auth.logins).toBe(2);
+  });
+
+  it("a token without a TTL is never renewed", async () => {
+    const { clock, vault, tokens } = setup(0);
+    await tokens.ensure();
+    clock.advance(1_000 * 60 * MINUTE);
+    await tokens.refresh();
+    expect(vault.calls).toHaveLength(0);
+  });
+});
+
+describe("ensure", () => {
+  it("logs in again once the token is inside its grace period", async () => {
+    const { clock, auth, tokens } = setup();
+    await tokens.ensure();
+    clock.advance(60 * MINUTE - GRACE - 1);
+    expect((await tokens.ensure()).clientToken).toBe("token-1");
+    clock.advance(1);
+    expect((await tokens.ensure()).clientToken).toBe("token-2");
+    expect(auth.logins).toBe(2);
+  });
+});
+
+describe("withToken and a 403", () => {
+
+  async function run(lookup: number) {
+    const s = setup();
+    s.vault.on("GET", "secret/x", (req) => answer(req.token === "token-1" ? 403 : 200, req.token === "token-1" ? { errors: ["permission denied"] } : { data: {} }));
+    s.vault.on("GET", "auth/token/lookup-self", () => answer(lookup, lookup === 200 ? { data: {} } : { errors: ["permission denied"] }));
+    const result = await s.tokens.withToken((t) => s.vault.request({ method: "GET", path: "secret/x", token: t.clientToken })).then(
+      (r) => r.status,
+      (e: { status?: number }) => `error ${e.status}`,
+    );
+    return { ...s, result };
+  }
+
+  it("a live token: the denial is the policy's, passed through without a login", async () => {
+    const { auth, result } = await run(200);
+    expect(result).toBe("error 403");
+    expect(auth.logins).toBe(1);
+  });
+
+  it("a token lookup-self cannot vouch for (it fails otherwise): passed through, no login", async () => {
+    const { auth, result } = await run(500);
+    expect(result).toBe("error 403");
+    expect(auth.logins).toBe(1);
+  });
+
+  it("a dead token: one new login and one retry, which succeeds", async () => {
+    const { auth, vault, tokens, result } = await run(403);
+    expect(result).toBe(200);
+    expect(auth.logins).toBe(2);
+    expect(vault.calls.map((c) => `${c.path} ${c.token}`)).toEqual(["secret/x token-1", "auth/token/lookup-self token-1", "secret/x token-2"]);
+    expect(tokens.live.map((t) => t.clientToken)).toEqual(["token-2"]);
+  });
+});
+
+describe("revokeAll", () => {
+  it("revokes every live token; one already dead in Vault (403) counts as revoked", async () => {
+    const { clock, vault, tokens } = setup();
+    await tokens.login();
+    clock.advance(MINUTE);
+    await tokens.login();
+    vault.on("POST", "auth/token/revoke-self", (req) => answer(req.token === "token-1" ? 403 : 204));
+    expect(await tokens.revokeAll(clock.t + 1_000)).toEqual({ revoked: 2, failed: 0 });
+    expect(vault.calls.map((c) => c.token).sort()).toEqual(["token-1", "token-2"]);
+    expect(tokens.live).toEqual([]);
+  });
+
+  it("counts the tokens Vault could not be asked about as failed", async () => {
+    const { clock, vault, tokens } = setup();
+    await tokens.login();
+    vault.on("POST", "auth/token/revoke-self", unreachable);
+    expect(await tokens.revokeAll(clock.t + 1_000)).toEqual({ revoked: 0, failed: 1 });
+  });
+});
