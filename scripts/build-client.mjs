@@ -49,7 +49,9 @@ for (const [format, ext] of [
 // CommonJS files for the "require" condition. Both name their siblings with the right extension.
 execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, "tsconfig.client.json")], { stdio: "inherit" });
 const localImport = /(from ["']\.\/[\w-]+)\.ts(["'])/g;
-for (const e of ENTRIES) {
+// Every declaration file tsc wrote, the type-only modules (wire.d.ts) included: a .d.cts that names
+// ./wire.cjs needs a wire.d.cts beside it.
+for (const e of fs.readdirSync(outdir).filter((f) => f.endsWith(".d.ts")).map((f) => f.slice(0, -".d.ts".length))) {
   const dts = path.join(outdir, `${e}.d.ts`);
   const text = fs.readFileSync(dts, "utf8");
   fs.writeFileSync(dts, text.replace(localImport, "$1.js$2"));
