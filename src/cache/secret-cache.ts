@@ -329,13 +329,17 @@ export function unwrap(data: Record<string, unknown> | null | undefined): { data
 
 function statusError(method: string, path: string, response: RawResponse): VaultError {
   let errors: string[] = [];
+  let warnings: string[] = [];
   try {
-    const parsed = JSON.parse(response.body.toString("utf8")) as { errors?: unknown };
+    const parsed = JSON.parse(response.body.toString("utf8")) as { errors?: unknown; warnings?: unknown };
     if (Array.isArray(parsed.errors)) errors = parsed.errors.filter((e): e is string => typeof e === "string");
+    // Vault's hints come as warnings (a KV v2 path without data/ is a 404 whose only words are one).
+    if (Array.isArray(parsed.warnings)) warnings = parsed.warnings.filter((w): w is string => typeof w === "string");
   } catch {
     /* not JSON */
   }
   if (response.status === 404 && errors.length === 0) errors = [`no secret at ${path}`];
+  errors.push(...warnings);
   const err = new VaultError("status", method, path, response.status, errors);
   err.response = response;
   return err;
