@@ -308,7 +308,7 @@ export class BaoWorld {
     const leaks: string[] = [];
     for (const file of fs.readdirSync(this.logDir)) {
       // OpenBao's and PostgreSQL's own logs are theirs, not the extension's.
-      if (/^(openbao|postgres)-/.test(file)) continue;
+      if (/^(openbao|postgres)-/.test(file) || !fs.statSync(path.join(this.logDir, file)).isFile()) continue;
       for (const line of fs.readFileSync(path.join(this.logDir, file), "utf8").split("\n")) {
         if (!line) continue;
         lines++;
