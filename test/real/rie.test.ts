@@ -61,22 +61,26 @@ describe(`under AWS's RIE ${LOGIN_MODE}`, () => {
   it("classic mode: init on the first invoke, several invokes served, SHUTDOWN on SIGTERM revokes everything", async () => {
     const { w, rie, observed } = await setup();
     const users = new Set<string>();
+    let leaseId = "";
     for (let i = 0; i < 3; i++) {
       const r = await rie.invoke({ selectOne: true });
       expect(r.status, r.text).toBe(200);
       expect(r.json.db.status, r.json.db.text).toBe(200);
       expect(r.json.select).toEqual({ one: 1, who: r.json.db.json.data.username });
       users.add(r.json.db.json.data.username);
+      leaseId = r.json.db.json.lease_id;
     }
     expect(users.size).toBe(1);
     expect(w.logins.filter((l) => l.ok)).toHaveLength(1);
     const login = w.logins.find((l) => l.ok)!;
-    const leaseId = w.front.records.find((r) => r.path === "database/creds/app" && r.status === 200) && (await w.pg.dynamicRoles()).length;
-    expect(leaseId).toBe(1);
-    const code = await rie.terminate();
-    console.log("RIE exit", code, rie.lines.slice(-25).join("\n"));
-    console.log(JSON.stringify(observed(), null, 1));
+    expect(await w.leaseTtl(leaseId)).toBeGreaterThan(0);
+    expect(await rie.terminate()).toBe(0);
+    const events = observed().filter((o) => o.what === "event");
+    expect(events.map((e) => e.body.eventType)).toEqual(["INVOKE", "INVOKE", "INVOKE", "SHUTDOWN"]);
+    const shutdownLine = rie.lines.find((l) => l.includes('"message":"shut down"'));
+    expect(JSON.parse(shutdownLine!)).toMatchObject({ leasesRevoked: 1, leasesFailed: 0, tokensRevoked: 1, tokensFailed: 0 });
     expect(await w.tokenAlive(login.accessor!)).toBe(false);
+    expect(await w.leaseTtl(leaseId)).toBeUndefined();
     await w.eventually("every database user dropped", async () => (await w.pg.dynamicRoles()).length === 0, 30_000);
   });
 
