@@ -245,12 +245,32 @@ export class Postgres {
     );
   }
 
+  /** The postmaster's pid (runuser does not pass signals on to it). */
+  private postmasterPid(): number | undefined {
+    try {
+      return Number(fs.readFileSync(path.join(this.dir, "data", "postmaster.pid"), "utf8").split("\n")[0]) || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   async stop(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise((r) => this.child.once("exit", r));
-      // runuser forwards SIGTERM; SIGINT would be postgres's "fast" shutdown, SIGTERM its "smart" one.
-      this.child.kill("SIGINT");
-      const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
+      const pid = this.postmasterPid();
+      const signal = (sig: NodeJS.Signals) => {
+        try {
+          if (pid) process.kill(pid, sig);
+          else this.child.kill(sig);
+        } catch {
+          /* gone */
+        }
+      };
+      signal("SIGINT"); // PostgreSQL's "fast" shutdown: ends the sessions, stops at once.
+      const timer = setTimeout(() => {
+        signal("SIGKILL");
+        this.child.kill("SIGKILL");
+      }, 10_000);
       await exited;
       clearTimeout(timer);
     }

@@ -12,7 +12,9 @@ import { Rie } from "./rie.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
+  const failures: unknown[] = [];
+  for (const c of cleanups.splice(0).reverse()) await c().catch((e: unknown) => failures.push(e));
+  if (failures.length) throw failures[0];
 });
 
 async function setup(extraEnv: Record<string, string> = {}) {
@@ -24,9 +26,12 @@ async function setup(extraEnv: Record<string, string> = {}) {
   fs.chmodSync(observerDir, 0o777);
   const observerOut = path.join(observerDir, "observer.jsonl");
   cleanups.push(async () => {
-    w.leakScan();
-    await w.close();
-    fs.rmSync(optDir, { recursive: true, force: true });
+    try {
+      w.leakScan();
+    } finally {
+      await w.close();
+      fs.rmSync(optDir, { recursive: true, force: true });
+    }
   });
   const env = {
     AWS_ACCESS_KEY_ID: w.identity.accessKeyId,
