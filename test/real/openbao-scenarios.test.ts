@@ -80,14 +80,14 @@ describe(`OpenBao + PostgreSQL ${LOGIN_MODE}`, () => {
   });
 
   it("renewal at the refresh point: the same user, with a later VALID UNTIL in PostgreSQL", async () => {
-    // 12 s lease, 1 s grace: the refresh point is at about two thirds (≈ 7.5–8 s), the grace period
-    // starts at 11 s; the freeze ends in the middle, at 9.5 s.
-    const w = await world({ databaseRole: { default_ttl: "12s", max_ttl: "5m" } });
+    // 20 s lease, 1 s grace: the refresh point is at about two thirds (≈ 12.4–13.3 s), the grace
+    // period starts at 19 s; the freeze ends in the middle, at 16 s.
+    const w = await world({ databaseRole: { default_ttl: "20s", max_ttl: "5m" } });
     const fn = await w.lambda({ ...FAST, ...SECRETS });
     expect((await fn.start()).ok).toBe(true);
     const first = await selectOne(fn);
     const [before] = await w.pg.dynamicRoles();
-    await fn.idle(Math.max(0, first.expiresAt - 12_000 + 9_500 - Date.now()));
+    await fn.idle(Math.max(0, first.expiresAt - 20_000 + 16_000 - Date.now()));
     await fn.invoke({});
     const second = await selectOne(fn);
     expect(second.username).toBe(first.username);

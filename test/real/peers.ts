@@ -51,7 +51,7 @@ export interface BaoAnswer {
 }
 
 /** Output of a child process, line by line, into a log file (for the leak scan) and memory. */
-function capture(child: ChildProcess, logFile: string, lines: string[]): void {
+export function capture(child: ChildProcess, logFile: string, lines: string[]): void {
   const out = fs.createWriteStream(logFile, { flags: "a" });
   for (const stream of [child.stdout, child.stderr]) {
     let rest = "";

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { freePort } from "../integration/harness.ts";
-import { RIE, ROOT, requireInstalled } from "./peers.ts";
+import { RIE, ROOT, capture, requireInstalled } from "./peers.ts";
 
 export const RUNTIME_BOOTSTRAP = path.join(ROOT, "test/peers/lambda/runtime-bootstrap.mjs");
 
@@ -54,19 +54,7 @@ export class Rie {
       detached: true,
     });
     const rie = new Rie(`http://127.0.0.1:${port}`, child);
-    const out = fs.createWriteStream(opts.logFile, { flags: "a" });
-    for (const stream of [child.stdout, child.stderr]) {
-      let rest = "";
-      stream?.on("data", (chunk: Buffer) => {
-        const parts = (rest + chunk.toString("utf8")).split("\n");
-        rest = parts.pop() ?? "";
-        for (const line of parts) {
-          rie.lines.push(line);
-          out.write(line + "\n");
-        }
-      });
-    }
-    child.once("exit", () => out.end());
+    capture(child, opts.logFile, rie.lines);
     // The RIE listens at once; init runs on the first invoke (classic) or at start (Managed Instances).
     const until = Date.now() + 20_000;
     for (;;) {
