@@ -49,7 +49,7 @@ async function setup(extraEnv: Record<string, string> = {}) {
     OBSERVER_OUT: observerOut,
     ...extraEnv,
   };
-  const rie = await Rie.start({ optDir, taskRoot: FIXTURES, handler: "pg-probe.handler", env, logFile: path.join(w.logDir, "rie.log") });
+  const rie = await Rie.start({ optDir, taskRoot: FIXTURES, handler: "pg-probe.handler", env, logFile: path.join(w.logDir, "rie.log"), mayExit: "AWS_LAMBDA_MAX_CONCURRENCY" in extraEnv });
   cleanups.push(async () => rie.kill());
   const observed = () =>
     fs.existsSync(observerOut)

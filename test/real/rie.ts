@@ -20,10 +20,13 @@ export interface RieOptions {
   handler: string;
   env: Record<string, string>;
   logFile: string;
+  /** The RIE may stop on its own right after start (an init failure in Managed Instances mode). */
+  mayExit?: boolean;
 }
 
 export class Rie {
   readonly lines: string[] = [];
+  private closed = false;
   private constructor(
     readonly url: string,
     private readonly child: ChildProcess,
@@ -54,11 +57,16 @@ export class Rie {
       detached: true,
     });
     const rie = new Rie(`http://127.0.0.1:${port}`, child);
+    child.once("close", () => (rie.closed = true));
     capture(child, opts.logFile, rie.lines);
     // The RIE listens at once; init runs on the first invoke (classic) or at start (Managed Instances).
     const until = Date.now() + 20_000;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`the RIE exited ${child.exitCode}: ${rie.lines.slice(-5).join(" | ")}`);
+      if (child.exitCode !== null) {
+        // Managed Instances mode initialises at start and may stop before we look: the caller checks.
+        if (opts.mayExit) return rie;
+        throw new Error(`the RIE exited ${child.exitCode}: ${rie.lines.slice(-5).join(" | ")}`);
+      }
       if (rie.lines.some((l) => /listening|Listening|Runtime API Server|exec '/.test(l))) break;
       try {
         await fetch(`${rie.url}/`, { signal: AbortSignal.timeout(500) });
@@ -71,8 +79,9 @@ export class Rie {
     return rie;
   }
 
+  /** Its exit code once it exited and its output was read to the end (null before; 128 for a signal). */
   get exitCode(): number | null {
-    return this.child.exitCode;
+    return this.closed ? (this.child.exitCode ?? 128) : null;
   }
 
   async invoke(event: unknown, timeoutMs = 60_000): Promise<{ status: number; json: any; text: string }> {
