@@ -96,6 +96,9 @@ describe(`under AWS's RIE ${LOGIN_MODE}`, () => {
     expect(rie.exitCode).not.toBe(0);
     expect(rie.lines.some((l) => l.includes("Extension.InvalidEventType"))).toBe(true);
     expect(rie.lines.some((l) => /INIT failed.*Extension\.Crash/.test(l))).toBe(true);
+    // The extension logged in and read its secret before registering (ready before register).
+    expect(w.logins.filter((l) => l.ok)).toHaveLength(1);
+    expect(w.front.records.some((r) => r.path === "database/creds/app" && r.status === 200)).toBe(true);
     // The RIE's answer, as the extension reports it.
     expect(rie.lines.some((l) => l.includes('register answered 403: {\\"errorMessage\\":\\"INVOKE: ErrorInvalidEventType\\",\\"errorType\\":\\"Extension.InvalidEventType\\"}'))).toBe(true);
   });
