@@ -81,7 +81,13 @@ class Front {
   ) {}
 
   async start(): Promise<void> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server = http.createServer((req, res) =>
+      this.handle(req, res).catch((err: unknown) => {
+        // OpenBao unreachable (stopping): answer as a gateway would, never reject unhandled.
+        if (!res.headersSent) res.writeHead(502, { "content-type": "application/json" });
+        res.end(JSON.stringify({ errors: [`front: ${(err as Error).message}`] }));
+      }),
+    );
     const port = await freePort();
     await new Promise<void>((resolve) => this.server.listen(port, "127.0.0.1", resolve));
     this.url = `http://127.0.0.1:${port}`;
