@@ -174,7 +174,7 @@ describe("lookup and revoke", () => {
     const creds = await vault(addr, "GET", "database/creds/app", { token: root() });
     const id = creds.json.lease_id;
     const look = await vault(addr, "PUT", "sys/leases/lookup", { token: root(), body: { lease_id: id } });
-    expect(look.json.data).toMatchObject({ id, renewable: true, last_renewal: null, ttl: 3600 });
+    expect(look.json.data).toMatchObject({ id, renewable: true, last_renewal: null, ttl: 3600, path: "database/creds/app" });
     expect(Date.parse(look.json.data.expire_time) - Date.parse(look.json.data.issue_time)).toBe(3600_000);
     const rev = await vault(addr, "PUT", "sys/leases/revoke", { token: root(), body: { lease_id: id } });
     expect(rev.status).toBe(204);

@@ -179,6 +179,10 @@ describe("token death", () => {
     expect(server.revokeToken(accessor)).toBe(true);
     expect((await vault(addr, "GET", "auth/token/lookup-self", { token })).json).toEqual({ errors: ["permission denied"] });
     expect(server.tokens().find((t) => t.accessor === accessor)?.revokeReason).toBe("external");
+    // lookup-accessor of a dead token: a Go error, so wrapped by the core's multierror (as OpenBao answers).
+    const looked = await vault(addr, "POST", "auth/token/lookup-accessor", { token: server.rootToken, body: { accessor } });
+    expect(looked.status).toBe(400);
+    expect(looked.json).toEqual({ errors: ["1 error occurred:\n\t* invalid accessor\n\n"] });
   });
 
   it("an expired token is refused (wall clock, no timers)", async () => {

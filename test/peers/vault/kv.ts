@@ -9,7 +9,7 @@
  * (`data.data: null`, metadata filled), as Vault answers.
  */
 import { rfc3339Nano, parseDurationSeconds } from "./clock.ts";
-import { badRequest, notFound, permissionDenied, unsupportedOperation, unsupportedPath, VaultHttpError } from "./errors.ts";
+import { badRequest, kvV2InvalidPath, notFound, permissionDenied, unsupportedOperation, VaultHttpError } from "./errors.ts";
 import { envelope, getBool, getInt, getMap, has, NO_CONTENT, ok } from "./fields.ts";
 import type { EngineRequest, HandlerResult, SecretsEngine } from "./types.ts";
 
@@ -106,7 +106,7 @@ export class KvEngine implements SecretsEngine {
     const m = /^(data|metadata|delete|undelete|destroy)\/(.*)$/.exec(sub);
     if (!m) {
       if (sub === "metadata" && req.op === "list") return this.metadata(req, "");
-      throw unsupportedPath();
+      throw kvV2InvalidPath(req.op);
     }
     const kind = m[1] as string;
     const path = m[2] as string;
@@ -194,12 +194,12 @@ export class KvEngine implements SecretsEngine {
         const n = s.currentVersion + 1;
         s.versions.set(n, { data, createdMs: now, destroyed: false });
         s.currentVersion = n;
-        if (s.oldestVersion === 0) s.oldestVersion = n;
         s.updatedMs = now;
         const max = s.maxVersions || this.maxVersions || DEFAULT_MAX_VERSIONS;
+        // oldest_version stays 0 until versions past max_versions are cleaned up (as Vault's kv does).
         while (s.versions.size > max) {
-          s.versions.delete(s.oldestVersion);
-          s.oldestVersion += 1;
+          s.versions.delete(Math.min(...s.versions.keys()));
+          s.oldestVersion = Math.min(...s.versions.keys());
         }
         req.state.recordKvValues(data);
         return ok({ data: this.versionMetadata(s, n, s.versions.get(n) as KvVersion), mountType: "kv" });

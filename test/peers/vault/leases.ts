@@ -143,6 +143,7 @@ function lookup(req: VaultRequest): HandlerResult {
       last_renewal: lease.lastRenewalMs === undefined ? null : rfc3339Nano(lease.lastRenewalMs),
       renewable: lease.renewable && !dying,
       ttl: Math.max(0, Math.round((lease.expiresAtMs - now) / 1000)),
+      path: lease.path,
     },
     mountType: "system",
   });

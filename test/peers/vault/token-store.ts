@@ -9,7 +9,7 @@
  * - revoking a token (or its expiry) kills every lease it created (see state.ts).
  */
 import { rfc3339Nano } from "./clock.ts";
-import { badRequest, internalError, permissionDenied, unsupportedOperation, unsupportedPath } from "./errors.ts";
+import { badRequest, goError, internalError, permissionDenied, unsupportedOperation, unsupportedPath } from "./errors.ts";
 import { getDuration, getString, NO_CONTENT, ok } from "./fields.ts";
 import { batchToken, serviceToken, tokenAccessor } from "./ids.ts";
 import type { AuthMountEntry, AwsTokenAuth, NamespaceState, TokenEntry, VaultState } from "./state.ts";
@@ -249,12 +249,12 @@ export function handleTokenPath(req: VaultRequest, sub: string): HandlerResult {
       const t = state.tokensByAccessor.get(accessor);
       const live = t && t.revokedAtMs === undefined ? t : undefined;
       if (sub === "lookup-accessor") {
-        if (!live) throw badRequest("invalid accessor");
+        if (!live) throw badRequest(goError("invalid accessor"));
         const data = lookupData(live, now);
         data["id"] = "";
         return ok({ data, mountType: "token" });
       }
-      if (!live) throw badRequest("invalid accessor");
+      if (!live) throw badRequest(goError("invalid accessor"));
       return revoke(state, live, "explicit", now);
     }
     default:

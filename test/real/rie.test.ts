@@ -1,0 +1,116 @@
+/**
+ * The built layer under AWS's Runtime Interface Emulator, against OpenBao and PostgreSQL: the RIE
+ * launches /opt/extensions/* (the layer, bind-mounted on /opt in a mount namespace of its own) and a
+ * Node handler that reads /secrets/db and runs SELECT 1 with it.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import fs from "node:fs";
+import path from "node:path";
+import { BaoWorld, FIXTURES, FUNCTION_NAME, IAM_SERVER_ID, LAYER_DIR, LOGIN_MODE } from "./bao-world.ts";
+import { freePort } from "../integration/harness.ts";
+import { Rie } from "./rie.ts";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  const failures: unknown[] = [];
+  for (const c of cleanups.splice(0).reverse()) await c().catch((e: unknown) => failures.push(e));
+  if (failures.length) throw failures[0];
+});
+
+async function setup(extraEnv: Record<string, string> = {}) {
+  const w = await BaoWorld.start();
+  const optDir = Rie.optDir(LAYER_DIR, { observer: path.join(FIXTURES, "observer-extension.mjs") });
+  // The observer may run as another user (Managed Instances mode): a directory anyone can write.
+  const observerDir = fs.mkdtempSync(path.join(w.logDir, "observer-"));
+  fs.chmodSync(w.logDir, 0o755);
+  fs.chmodSync(observerDir, 0o777);
+  const observerOut = path.join(observerDir, "observer.jsonl");
+  cleanups.push(async () => {
+    try {
+      w.leakScan();
+    } finally {
+      await w.close();
+      fs.rmSync(optDir, { recursive: true, force: true });
+    }
+  });
+  const env = {
+    AWS_ACCESS_KEY_ID: w.identity.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: w.identity.secretAccessKey,
+    AWS_SESSION_TOKEN: w.identity.sessionToken ?? "",
+    AWS_REGION: "eu-west-1",
+    AWS_LAMBDA_FUNCTION_NAME: FUNCTION_NAME,
+    VAULT_ADDR: w.front.url,
+    VAULT_AUTH_ROLE: "fn-role",
+    VAULT_IAM_SERVER_ID: IAM_SERVER_ID,
+    VAULT_AGENT_PORT: String(await freePort()),
+    VAULT_LOG_LEVEL: "debug",
+    VAULT_SECRET_PATH_DB: "database/creds/app",
+    PG_PORT: String(w.pg.port),
+    OBSERVER_OUT: observerOut,
+    ...extraEnv,
+  };
+  const rie = await Rie.start({ optDir, taskRoot: FIXTURES, handler: "pg-probe.handler", env, logFile: path.join(w.logDir, "rie.log"), mayExit: "AWS_LAMBDA_MAX_CONCURRENCY" in extraEnv });
+  cleanups.push(async () => rie.kill());
+  const observed = () =>
+    fs.existsSync(observerOut)
+      ? fs
+          .readFileSync(observerOut, "utf8")
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => JSON.parse(l))
+      : [];
+  return { w, rie, observed };
+}
+
+describe(`under AWS's RIE ${LOGIN_MODE}`, () => {
+  it("classic mode: init on the first invoke, several invokes served, SHUTDOWN on SIGTERM revokes everything", async () => {
+    const { w, rie, observed } = await setup();
+    const users = new Set<string>();
+    let leaseId = "";
+    for (let i = 0; i < 3; i++) {
+      const r = await rie.invoke({ selectOne: true });
+      expect(r.status, r.text).toBe(200);
+      expect(r.json.db.status, r.json.db.text).toBe(200);
+      expect(r.json.select).toEqual({ one: 1, who: r.json.db.json.data.username });
+      users.add(r.json.db.json.data.username);
+      leaseId = r.json.db.json.lease_id;
+    }
+    expect(users.size).toBe(1);
+    expect(w.logins.filter((l) => l.ok)).toHaveLength(1);
+    const login = w.logins.find((l) => l.ok)!;
+    expect(await w.leaseTtl(leaseId)).toBeGreaterThan(0);
+    expect(await rie.terminate()).toBe(0);
+    const events = observed().filter((o) => o.what === "event");
+    expect(events.map((e) => e.body.eventType)).toEqual(["INVOKE", "INVOKE", "INVOKE", "SHUTDOWN"]);
+    const shutdownLine = rie.lines.find((l) => l.includes('"message":"shut down"'));
+    expect(JSON.parse(shutdownLine!)).toMatchObject({ leasesRevoked: 1, leasesFailed: 0, tokensRevoked: 1, tokensFailed: 0 });
+    expect(await w.tokenAlive(login.accessor!)).toBe(false);
+    expect(await w.leaseTtl(leaseId)).toBeUndefined();
+    await w.eventually("every database user dropped", async () => (await w.pg.dynamicRoles()).length === 0, 30_000);
+  });
+
+  it("Managed Instances mode (AWS_LAMBDA_MAX_CONCURRENCY) waits on the execution-modes issue: today the RIE refuses the INVOKE registration and stops the environment", async () => {
+    const { w, rie } = await setup({ AWS_LAMBDA_MAX_CONCURRENCY: "2" });
+    // Init is eager in this mode: the extension starts, logs in, reads, then registers for INVOKE.
+    await w.eventually("the RIE stopped", async () => rie.exitCode !== null, 30_000);
+    expect(rie.exitCode).not.toBe(0);
+    expect(rie.lines.some((l) => l.includes("Extension.InvalidEventType"))).toBe(true);
+    expect(rie.lines.some((l) => /INIT failed.*Extension\.Crash/.test(l))).toBe(true);
+    // The extension logged in and read its secret before registering (ready before register).
+    expect(w.logins.filter((l) => l.ok)).toHaveLength(1);
+    expect(w.front.records.some((r) => r.path === "database/creds/app" && r.status === 200)).toBe(true);
+    // The RIE's answer, as the extension reports it.
+    expect(rie.lines.some((l) => l.includes('register answered 403: {\\"errorMessage\\":\\"INVOKE: ErrorInvalidEventType\\",\\"errorType\\":\\"Extension.InvalidEventType\\"}'))).toBe(true);
+  });
+
+  // The contract: every token and lease obtained is revoked on every exit path. This one (a refused
+  // registration after the eager login and reads) leaves both behind today; `it.fails` turns red when
+  // the extension is fixed, and then becomes a plain `it`.
+  it.fails("Managed Instances mode, waiting on the execution-modes issue: the token and the lease obtained before the refused registration are revoked (today they are orphaned)", async () => {
+    const { w, rie } = await setup({ AWS_LAMBDA_MAX_CONCURRENCY: "2" });
+    await w.eventually("the RIE stopped", async () => rie.exitCode !== null, 30_000);
+    const login = w.logins.find((l) => l.ok);
+    expect(login).toBeDefined();
+    await w.eventually("the token revoked and the database user dropped", async () => !(await w.tokenAlive(login!.accessor!)) && (await w.pg.dynamicRoles()).length === 0, 5_000);
+  });
+});
