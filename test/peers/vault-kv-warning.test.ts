@@ -23,7 +23,7 @@ describe("a KV v2 path without data/", () => {
     const init = await fn.start();
     expect(init.ok).toBe(false);
     expect(init.error?.type).toBe("Extension.SecretReadFailed");
-    expect(init.error?.message).toBe(`VAULT_SECRET_PATH_CONFIG: reading "secret/app/config" failed: no secret at secret/app/config; ${HINT}`);
+    expect(init.error?.message).toBe(`VAULT_SECRET_PATH_CONFIG: reading "secret/app/config" failed: no secret at secret/app/config (Vault warned: ${HINT})`);
     await fn.kill();
   });
 });
