@@ -22,7 +22,7 @@ import { LambdaEmulator, type EmulatorOptions } from "../peers/lambda/emulator.t
 import { submitCallerIdentityRequest } from "../peers/vault/sts-forward.ts";
 import { parseIamRequestHeaders, headerGet } from "../peers/vault/iam-headers.ts";
 import { goParseUrl, goRequestUri } from "../peers/vault/go-compat.ts";
-import { freePort } from "../integration/harness.ts";
+import { freePort, scanLogsForSecrets } from "../integration/harness.ts";
 import { AWS_AUTH_PLUGIN, OpenBao, PLUGIN_DIR, Postgres, refusal } from "./peers.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -307,22 +307,12 @@ export class BaoWorld {
 
   /** Every line of every process checked against every secret the peers issued or saw. */
   leakScan(): { lines: number; secrets: number } {
-    const secrets = [
-      ...new Set([...this.sts.issuedSecrets(), ...this.front.issued, this.identity.secretAccessKey, this.identity.sessionToken ?? "", this.bao.rootToken, this.pg.adminPassword]),
-    ].filter((s) => typeof s === "string" && s.length >= 8);
-    let lines = 0;
-    const leaks: string[] = [];
-    for (const file of fs.readdirSync(this.logDir)) {
+    return scanLogsForSecrets(
+      this.logDir,
+      [...this.sts.issuedSecrets(), ...this.front.issued, this.identity.secretAccessKey, this.identity.sessionToken, this.bao.rootToken, this.pg.adminPassword],
       // OpenBao's and PostgreSQL's own logs are theirs, not the extension's.
-      if (/^(openbao|postgres)-/.test(file) || !fs.statSync(path.join(this.logDir, file)).isFile()) continue;
-      for (const line of fs.readFileSync(path.join(this.logDir, file), "utf8").split("\n")) {
-        if (!line) continue;
-        lines++;
-        for (const s of secrets) if (line.includes(s)) leaks.push(`${file}: a secret issued by a peer appears in: ${line.replace(s, "<SECRET>").slice(0, 300)}`);
-      }
-    }
-    expect(leaks).toEqual([]);
-    return { lines, secrets: secrets.length };
+      (file) => /^(openbao|postgres)-/.test(file),
+    );
   }
 
   async close(): Promise<void> {
