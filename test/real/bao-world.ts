@@ -16,7 +16,6 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { expect } from "vitest";
 import { StsTestServer, makeIdentity, type StsIdentity } from "../peers/sts/server.ts";
 import { LambdaEmulator, type EmulatorOptions } from "../peers/lambda/emulator.ts";
 import { submitCallerIdentityRequest } from "../peers/vault/sts-forward.ts";
