@@ -17,6 +17,9 @@ import { nextWake } from "./lease/policy.ts";
 import { LocalhostServer } from "./server/localhost-server.ts";
 import { VaultProxy } from "./server/proxy.ts";
 import { renderSecret } from "./render.ts";
+import { flavor, VERSION } from "./build-info.ts";
+import { executionMode } from "./lambda/mode.ts";
+import type { BuildFacts } from "./server/health.ts";
 
 /** Time kept back from every deadline Lambda gives, for the answer to reach Lambda. */
 const SAFETY_MARGIN_MS = 250;
@@ -34,6 +37,7 @@ export class Agent {
     private readonly config: Config,
     private readonly log: Logger,
     redactor: Redactor,
+    build: Omit<BuildFacts, "startedAt"> = { version: VERSION, flavor: flavor(), mode: executionMode() },
   ) {
     redactor.add(config.aws.secretAccessKey);
     redactor.add(config.aws.sessionToken);
@@ -78,7 +82,9 @@ export class Agent {
         proxy,
         log,
         isReady: () => this.ready,
-        startedAt: Date.now(),
+        build: { ...build, startedAt: Date.now() },
+        vault: this.client.outcomes,
+        redactor,
       });
     }
   }
@@ -146,12 +152,21 @@ export class Agent {
     let summary: Record<string, unknown> = { revoke: false };
     if (this.config.revokeOnShutdown) {
       const [leases, tokens] = await Promise.all([this.cache.revokeAll(deadline), this.tokens.revokeAll(deadline)]);
-      summary = { leasesRevoked: leases.revoked, leasesFailed: leases.failed, tokensRevoked: tokens.revoked, tokensFailed: tokens.failed };
+      summary = {
+        leasesRevoked: leases.revoked,
+        leasesAlreadyGone: leases.alreadyGone,
+        leasesFailed: leases.failed,
+        tokensRevoked: tokens.revoked,
+        tokensAlreadyGone: tokens.alreadyGone,
+        tokensFailed: tokens.failed,
+      };
     }
     const filesDeleted = this.files.removeAll();
     await this.server?.close();
     this.client.close();
-    this.log.info("shut down", { reason, ...summary, filesDeleted, ms: Date.now() - t0 });
+    // Something left alive in Vault is worth a warning: it lives until its TTL runs out.
+    const leftBehind = Number(summary.leasesFailed ?? 0) + Number(summary.tokensFailed ?? 0);
+    this.log[leftBehind > 0 ? "warn" : "info"]("shut down", { reason, ...summary, filesDeleted, ms: Date.now() - t0 });
   }
 
   private writeFile(secret: DeclaredSecret, record: SecretRecord): void {

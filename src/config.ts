@@ -16,7 +16,7 @@
 // (the Lambda console keeps empty rows); booleans are Go's strconv.ParseBool set (1, t, true, 0,
 // f, false), case-insensitively; a misspelt variable is a warning, not an error.
 
-import type { LogLevel } from "./log.ts";
+import { lambdaLogLevel, type LogLevel } from "./log.ts";
 import type { TlsConfig } from "./vault/client.ts";
 import { ConfigError } from "./errors.ts";
 import { AWS_REGION_SHAPE } from "./aws/sts-endpoint.ts";
@@ -125,6 +125,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   const warnings: string[] = [];
   const address = readVaultAddress(r);
   const s = readVariables(r);
+  // Lambda's own log level applies when the extension is not told otherwise.
+  if (!r.has(VARIABLES.logLevel.variable)) s.logLevel = lambdaLogLevel(r.get("AWS_LAMBDA_LOG_LEVEL")) ?? "info";
   checkTlsFiles(s, r, warnings);
   checkVaultAddress(address, s, r, warnings);
   const secrets = parseSecrets(env, r, s.runMode, warnings);

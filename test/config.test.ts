@@ -524,6 +524,15 @@ describe("parseConfig: booleans, numbers, durations, enumerations", () => {
     expect(error({ VAULT_LOG_LEVEL: "verbose" })).toBe('VAULT_LOG_LEVEL: "verbose" is not one of trace, debug, info, warn, error, off');
   });
 
+  it("without VAULT_LOG_LEVEL, Lambda's AWS_LAMBDA_LOG_LEVEL (FATAL is error; an unknown value is info); VAULT_LOG_LEVEL wins", () => {
+    expect(parse({ AWS_LAMBDA_LOG_LEVEL: "DEBUG" }).logLevel).toBe("debug");
+    expect(parse({ AWS_LAMBDA_LOG_LEVEL: "warn" }).logLevel).toBe("warn");
+    expect(parse({ AWS_LAMBDA_LOG_LEVEL: "FATAL" }).logLevel).toBe("error");
+    expect(parse({ AWS_LAMBDA_LOG_LEVEL: "loud" }).logLevel).toBe("info");
+    expect(parse({ AWS_LAMBDA_LOG_LEVEL: "ERROR", VAULT_LOG_LEVEL: "debug" }).logLevel).toBe("debug");
+    expect(parse().logLevel).toBe("info");
+  });
+
   it("cuts a long bad value in a message", () => {
     const m = error({ VAULT_RUN_MODE: "x".repeat(500) });
     expect(m.length).toBeLessThan(200);

@@ -8,7 +8,7 @@
  * revocation in ./held-leases.ts.
  */
 import { systemClock, type Clock } from "../clock.ts";
-import { AgentError, describe, isPermissionDenied, isTransient } from "../errors.ts";
+import { AgentError, describe, isPermissionDenied, isTransient, stripQuery } from "../errors.ts";
 import {
   afterFailedRefresh,
   afterFailedRenewal,
@@ -24,6 +24,8 @@ import {
   type RefreshAction,
 } from "../lease/policy.ts";
 import type { Logger, Redactor } from "../log.ts";
+import { Outcomes } from "../outcomes.ts";
+import type { RevocationTally } from "../revocation.ts";
 import { SingleFlight } from "../single-flight.ts";
 import type { VaultTransport } from "../vault/client.ts";
 import type { TokenManager } from "../vault/token.ts";
@@ -46,6 +48,18 @@ export interface EntrySpec extends RecordSpec {
 
 interface Entry extends EntrySpec {
   value?: SecretRecord;
+  /** How its refreshes have been going (`/health`). */
+  outcomes: Outcomes;
+  /** Served STALE since its refreshes started failing: the first such serve is logged, not the next. */
+  stale: boolean;
+}
+
+/** What `/health` shows of an entry: never its value. */
+export interface EntryHealth {
+  /** Its effective lease; undefined while no value is held. */
+  lease: Lease | undefined;
+  outcomes: Outcomes;
+  stale: boolean;
 }
 
 export interface SecretCacheOptions {
@@ -75,7 +89,7 @@ export class SecretCache {
   define(spec: EntrySpec): void {
     const existing = this.entries.get(spec.key);
     if (existing) Object.assign(existing, spec);
-    else this.entries.set(spec.key, { ...spec });
+    else this.entries.set(spec.key, { ...spec, outcomes: new Outcomes(), stale: false });
   }
 
   has(key: string): boolean {
@@ -96,6 +110,12 @@ export class SecretCache {
   /** Leases held and still alive, for `/health`. */
   get liveLeases(): HeldLease[] {
     return this.held.live();
+  }
+
+  /** How an entry is doing, for `/health`. */
+  health(key: string): EntryHealth {
+    const entry = this.mustGet(key);
+    return { lease: entry.value ? this.effectiveLease(entry.value) : undefined, outcomes: entry.outcomes, stale: entry.stale };
   }
 
   /** The lease that decides whether a record may be served: its own, bounded by its token's. */
@@ -130,7 +150,9 @@ export class SecretCache {
     } catch (err) {
       const current = entry.value;
       if (afterFailedRefresh(current, this.now()) === "fail") throw err;
-      this.opts.log.warn("serving a still-valid value after a failed refresh", { secret: entry.label, error: describe(err) });
+      // Once per key and outage: a handler polling through an outage would otherwise flood the log.
+      if (!entry.stale) this.opts.log.warn("serving a still-valid value as STALE while its refresh fails", { secret: entry.label, error: describe(err), validForS: Math.floor((this.effectiveLease(current!).expiresAt - this.now()) / 1000) });
+      entry.stale = true;
       return { record: current!, status: "STALE" };
     }
   }
@@ -138,7 +160,25 @@ export class SecretCache {
   /** Refreshes one entry (renew or re-read), sharing the request with every concurrent caller. */
   refresh(key: string, action: RefreshAction, deadline?: number): Promise<SecretRecord> {
     const entry = this.mustGet(key);
-    return this.flights.run(key, () => (action === "renew" && entry.value ? this.renew(entry, entry.value, deadline) : this.read(entry, deadline)));
+    return this.flights.run(key, () => this.recorded(entry, action, action === "renew" && entry.value ? this.renew(entry, entry.value, deadline) : this.read(entry, deadline)));
+  }
+
+  /** Keeps the entry's outcomes and logs every failed refresh of a declared secret or a held value, with Vault's reason. */
+  private async recorded(entry: Entry, action: RefreshAction, refresh: Promise<SecretRecord>): Promise<SecretRecord> {
+    try {
+      const record = await refresh;
+      entry.outcomes.succeeded(this.now());
+      if (entry.stale) this.opts.log.info("refreshed again after an outage; no longer serving STALE", { secret: entry.label });
+      entry.stale = false;
+      return record;
+    } catch (err) {
+      entry.outcomes.failed(this.now(), describe(err));
+      // A proxied read that Vault refuses is the handler's answer, not a failing refresh.
+      if (entry.kind === "declared" || entry.value) {
+        this.opts.log.warn("refreshing a secret failed", { secret: entry.label, path: stripQuery(entry.path), action, failures: entry.outcomes.consecutiveFailures, error: describe(err) });
+      }
+      throw err;
+    }
   }
 
   /** At INVOKE: every entry the policy finds due is renewed or re-read, concurrently. */
@@ -152,8 +192,8 @@ export class SecretCache {
       if (action !== "keep") due.push([key, action]);
     }
     const results = await Promise.allSettled(due.map(([key, action]) => this.refresh(key, action, deadline)));
+    // Each failure was logged with its secret's name (`recorded`).
     const failed = results.filter((r) => r.status === "rejected").length;
-    for (const r of results) if (r.status === "rejected") this.opts.log.warn("refresh at INVOKE failed", { error: describe(r.reason) });
     return { refreshed: results.length - failed, failed };
   }
 
@@ -167,8 +207,8 @@ export class SecretCache {
   }
 
   /** Revokes every lease still held (`sys/leases/revoke`), in parallel. */
-  revokeAll(deadline: number): Promise<{ revoked: number; failed: number }> {
-    return this.held.revokeAll(this.opts.client, this.opts.tokens.current, deadline);
+  revokeAll(deadline: number): Promise<RevocationTally> {
+    return this.held.revokeAll(this.opts.client, this.opts.tokens.current, deadline, this.opts.log);
   }
 
   /** Every lease the policy must watch: the effective lease of each held value. */
@@ -200,7 +240,9 @@ export class SecretCache {
     this.opts.redactor.addAll(record.data);
     entry.value = record;
     if (record.leaseId) this.held.track({ leaseId: record.leaseId, path: record.path, token: record.token, expiresAt: this.effectiveLease(record).expiresAt });
-    this.opts.log.debug("read secret", { secret: entry.label, path: entry.path, leaseId: record.leaseId || undefined, ttlSeconds: record.leaseDurationS });
+    // Declared secrets at info (an operator follows each one); cached proxy reads, one per miss, at debug.
+    const level = entry.kind === "declared" ? "info" : "debug";
+    this.opts.log[level]("read secret", { secret: entry.label, path: stripQuery(entry.path), leaseId: record.leaseId || undefined, ttlSeconds: record.leaseDurationS });
     entry.onChange?.(record);
     return record;
   }
@@ -230,7 +272,7 @@ export class SecretCache {
     const renewal = afterRenewal(seconds * 1000, record.leaseDurationS * 1000, now, graceMs, this.opts.random?.(), answer?.renewable ?? true);
     record.lease = renewal.lease;
     this.held.extend(record.leaseId, this.effectiveLease(record).expiresAt);
-    this.opts.log.debug("renewed lease", { secret: entry.label, leaseId: record.leaseId, ttlSeconds: seconds, capped: renewal.capped });
+    this.opts.log.info("renewed lease", { secret: entry.label, leaseId: record.leaseId, ttlSeconds: seconds, capped: renewal.capped });
     if (afterLeaseRenewal(renewal, now) === "replace") return this.read(entry, deadline);
     entry.onChange?.(record);
     return record;

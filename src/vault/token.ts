@@ -8,6 +8,8 @@ import { systemClock, type Clock } from "../clock.ts";
 import { describe, isPermissionDenied, isTransient } from "../errors.ts";
 import { after403, afterFailedRenewal, afterRenewal, planToken, tokenAction, tokenUsable, type Lease } from "../lease/policy.ts";
 import type { Logger } from "../log.ts";
+import { Outcomes } from "../outcomes.ts";
+import { revokeEach, type RevocationTally } from "../revocation.ts";
 import { SingleFlight } from "../single-flight.ts";
 import type { TokenGrant } from "./auth.ts";
 import type { VaultTransport } from "./client.ts";
@@ -50,6 +52,8 @@ export class TokenManager {
   private readonly flights = new SingleFlight<"login" | "renew">();
   private logins = 0;
   private readonly now: Clock;
+  /** How logins and renewals have been going (`/health`). */
+  readonly outcomes = new Outcomes();
   /** Called after a new login, with the token it replaced (to re-read what the old one read). */
   onReplaced: (previous: TokenState | undefined, next: TokenState) => void = () => {};
 
@@ -116,22 +120,16 @@ export class TokenManager {
     if (this.currentToken === token) this.opts.log.debug("current token is dead", { token: token.serial });
   }
 
-  /** Revokes every live token (`auth/token/revoke-self`), in parallel. */
-  async revokeAll(deadline: number): Promise<{ revoked: number; failed: number }> {
-    const tokens = this.live;
-    const results = await Promise.allSettled(
-      tokens.map(async (t) => {
-        try {
-          await this.opts.client.request({ method: "POST", path: "auth/token/revoke-self", token: t.clientToken, deadline, retries: 1 });
-        } catch (err) {
-          // Already dead in Vault: nothing left to revoke.
-          if (!isPermissionDenied(err)) throw err;
-        }
+  /** Revokes every live token (`auth/token/revoke-self`), in parallel; one already dead in Vault (403) is not counted as revoked. */
+  revokeAll(deadline: number): Promise<RevocationTally> {
+    return revokeEach(
+      this.live,
+      (t) => this.opts.client.request({ method: "POST", path: "auth/token/revoke-self", token: t.clientToken, deadline, retries: 1 }),
+      (t, result) => {
         t.dead = true;
-      }),
+        this.opts.log.info(result === "revoked" ? "revoked the token" : "the token was already revoked in Vault", { token: t.serial });
+      },
     );
-    const failed = results.filter((r) => r.status === "rejected").length;
-    return { revoked: tokens.length - failed, failed };
   }
 
   /** `auth/token/lookup-self`: alive, dead (403), or unknown (it failed otherwise). */
@@ -146,7 +144,14 @@ export class TokenManager {
   }
 
   private async doLogin(opts: { deadline?: number; retries?: number }): Promise<TokenState> {
-    const grant = await this.opts.auth.login(opts);
+    let grant: TokenGrant;
+    try {
+      grant = await this.opts.auth.login(opts);
+    } catch (err) {
+      this.outcomes.failed(this.now(), describe(err));
+      throw err;
+    }
+    this.outcomes.succeeded(this.now());
     const next = this.stateOf(grant);
     const previous = this.currentToken;
     this.currentToken = next;
@@ -163,9 +168,11 @@ export class TokenManager {
       const seconds = res.json?.auth?.lease_duration ?? 0;
       const { lease, capped } = afterRenewal(seconds * 1000, t.durationS * 1000, this.now(), this.opts.graceMs, this.opts.random?.(), res.json?.auth?.renewable ?? true);
       t.lease = lease;
-      log.debug("renewed the token", { token: t.serial, ttlSeconds: seconds, capped });
+      this.outcomes.succeeded(this.now());
+      log.info("renewed the token", { token: t.serial, ttlSeconds: seconds, capped });
       if (capped) log.info("the token is near its max TTL; the next refresh logs in again", { token: t.serial, ttlSeconds: seconds });
     } catch (err) {
+      this.outcomes.failed(this.now(), describe(err));
       const next = afterFailedRenewal({ transient: isTransient(err), denied: isPermissionDenied(err) });
       if (next.action === "keep") {
         // Still valid: the next INVOKE or request tries again.
