@@ -76,4 +76,105 @@ describe.concurrent("operability", () => {
     expectSecretFree(w, ok!, degraded!, failing!, healthy!);
     await fn.shutdown();
   });
+
+  it("the log lines of a whole life at info (Lambda's AWS_LAMBDA_LOG_LEVEL): init, renewal, re-read, outage, recovery, shutdown", async (ctx) => {
+    const w = await world({ databaseRole: { default_ttl: "9s", max_ttl: "1m" } }, ctx);
+    const fn = await w.lambda({
+      VAULT_TOKEN_EXPIRY_GRACE_PERIOD: "1s",
+      VAULT_SECRET_PATH_DB: "database/creds/app",
+      VAULT_SECRET_PATH_CONFIG: "secret/data/app/config",
+      VAULT_MAX_RETRIES: "0",
+      VAULT_CLIENT_TIMEOUT: "1s",
+      // Unset: Lambda's own level applies.
+      VAULT_LOG_LEVEL: "",
+      AWS_LAMBDA_LOG_LEVEL: "INFO",
+    });
+    await fetch(`${w.vault.url}/v1/secret/data/app/config`, { method: "POST", headers: { "x-vault-token": w.vault.rootToken }, body: JSON.stringify({ data: { api_key: "kv-config-key-4b1e8d" } }) });
+    let seen = 0;
+    /** The lines written since the last call: [level, message, secret], sorted (concurrent work logs in any order). */
+    const next = () => {
+      const all = agentLines(fn);
+      const fresh = all.slice(seen);
+      seen = all.length;
+      return fresh;
+    };
+    const summary = (lines: Array<Record<string, any>>) => lines.map((l) => [l.level, l.message, l.secret ?? null]).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+
+    // Init.
+    expect((await fn.start()).ok).toBe(true);
+    const init = next();
+    expect(init[0]).toMatchObject({ level: "INFO", message: "vault-lambda-agent starting", version, flavor: "slim", mode: "on-demand" });
+    expect(summary(init)).toEqual([
+      ["INFO", "logged in to Vault", null],
+      ["INFO", "read secret", "CONFIG"],
+      ["INFO", "read secret", "DB"],
+      ["INFO", "ready", null],
+      ["INFO", "vault-lambda-agent starting", null],
+    ]);
+    const [first] = results(await fn.invoke({ requests: [{ path: "/secrets/db" }] }));
+    expect(next()).toEqual([]);
+
+    // Frozen past the DB lease's refresh point: renewed at the INVOKE; CONFIG read again on request.
+    await fn.idle(Math.max(0, Date.parse(first!.json.expires_at) - 9_000 + 6_250 - Date.now()));
+    const renewal = await fn.invoke({ requests: [{ path: "/secrets/config?refresh=true" }, { path: "/secrets/nope" }, { path: "/secrets/nope" }] });
+    const [reread, missing] = results(renewal);
+    expect([reread!.status, missing!.status]).toEqual([200, 404]);
+    const renewLines = next();
+    expect(summary(renewLines)).toEqual([
+      ["INFO", "read secret", "CONFIG"],
+      ["INFO", "renewed lease", "DB"],
+      ["WARN", "answered the handler with an error", null],
+    ]);
+    for (const l of renewLines) expect(l.requestId).toBe(renewal.requestId);
+    expect(renewLines.find((l) => l.level === "WARN")).toMatchObject({ status: 404, method: "GET", path: "/secrets/nope", reason: expect.stringMatching(/no secret named "nope"/) });
+
+    // Outage: each failed refresh is a warning with Vault's reason; STALE once.
+    w.vault.seal();
+    const outage = await fn.invoke({ requests: [{ path: "/secrets/db?refresh=true" }, { path: "/secrets/db?refresh=true" }] });
+    expect(results(outage).map((r) => r.xCache)).toEqual(["STALE", "STALE"]);
+    const outageLines = next();
+    expect(summary(outageLines)).toEqual([
+      ["WARN", "refreshing a secret failed", "DB"],
+      ["WARN", "refreshing a secret failed", "DB"],
+      ["WARN", "serving a still-valid value as STALE while its refresh fails", "DB"],
+    ]);
+    expect(outageLines.filter((l) => l.message === "refreshing a secret failed").map((l) => [l.failures, /sealed/.test(l.error)])).toEqual([
+      [1, true],
+      [2, true],
+    ]);
+    for (const l of outageLines) expect(l.requestId).toBe(outage.requestId);
+
+    // Recovery.
+    w.vault.unseal();
+    const recovery = await fn.invoke({ requests: [{ path: "/secrets/db?refresh=true" }] });
+    expect(results(recovery)[0]!.xCache).toBe("MISS");
+    const recoveryLines = next();
+    // A forced refresh is a new read.
+    expect(summary(recoveryLines)).toEqual([
+      ["INFO", "read secret", "DB"],
+      ["INFO", "refreshed again after an outage; no longer serving STALE", "DB"],
+    ]);
+    for (const l of recoveryLines) expect(l).toMatchObject({ level: "INFO", requestId: recovery.requestId });
+
+    // Shutdown: every revocation, and counts of what Vault confirmed.
+    await fn.shutdown();
+    const end = next();
+    const revokedInVault = w.vault.leases().filter((l) => l.revokeReason === "explicit").length;
+    expect(summary(end)).toEqual([
+      ...Array.from({ length: revokedInVault }, () => ["INFO", "revoked lease", null]),
+      ["INFO", "revoked the token", null],
+      ["INFO", "shut down", null],
+    ].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))));
+    expect(end.find((l) => l.message === "shut down")).toMatchObject({ leasesRevoked: revokedInVault, leasesFailed: 0, tokensRevoked: 1, tokensFailed: 0 });
+    for (const l of end) expect(l.requestId).toBeUndefined();
+
+    // Every line: Lambda's JSON log format.
+    const raw = fn.logs("vault-lambda-agent");
+    for (const line of raw) {
+      const record = JSON.parse(line) as Record<string, unknown>;
+      expect(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]).toContain(record.level);
+      expect(new Date(record.timestamp as string).toISOString()).toBe(record.timestamp);
+      expect(typeof record.message).toBe("string");
+    }
+  });
 });
