@@ -30,6 +30,8 @@ import { readVariables, VARIABLES, type Settings } from "./config/variables.ts";
 export { defaultSecretFile, resolveSecretFile } from "./config/secrets.ts";
 
 export type RunMode = "default" | "proxy" | "file";
+/** `VAULT_METRICS`: `emf` writes CloudWatch Embedded Metric Format lines on stdout. */
+export type MetricsSink = "off" | "emf";
 
 /** Used as the AssumeRole session name outside Lambda. */
 export const DEFAULT_FUNCTION_NAME = "vault-lambda-agent";
@@ -92,6 +94,7 @@ export interface Config {
   defaultCacheTtlMs?: number;
   revokeOnShutdown: boolean;
   logLevel: LogLevel;
+  metrics: MetricsSink;
   /** AWS_SESSION_TOKEN, else AWS_CONTAINER_AUTHORIZATION_TOKEN (SnapStart). */
   callerToken?: string;
   aws: AwsEnvironment;

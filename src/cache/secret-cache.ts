@@ -25,6 +25,7 @@ import {
 } from "../lease/policy.ts";
 import type { Logger, Redactor } from "../log.ts";
 import { Outcomes } from "../outcomes.ts";
+import { NO_METRICS, type Metrics } from "../metrics/emf.ts";
 import type { RevocationTally } from "../revocation.ts";
 import { SingleFlight } from "../single-flight.ts";
 import type { VaultTransport } from "../vault/client.ts";
@@ -70,6 +71,7 @@ export interface SecretCacheOptions {
   graceMs: number;
   /** How long a caller waits for a refresh before it gets the stale value or a 504. */
   waitMs: number;
+  metrics?: Metrics;
   clock?: Clock;
   /** Jitter of refresh points, in [0, 1); tests fix it. */
   random?: () => number;
@@ -80,9 +82,11 @@ export class SecretCache {
   private readonly flights = new SingleFlight<string>();
   private readonly held: HeldLeases;
   private readonly now: Clock;
+  private readonly metrics: Metrics;
 
   constructor(private readonly opts: SecretCacheOptions) {
     this.now = opts.clock ?? systemClock;
+    this.metrics = opts.metrics ?? NO_METRICS;
     this.held = new HeldLeases(this.now);
   }
 
@@ -127,7 +131,9 @@ export class SecretCache {
   fresh(key: string): SecretRecord | undefined {
     const held = this.entries.get(key)?.value;
     if (!held) return undefined;
-    return isFresh(held.lease, held.token, held.token === this.opts.tokens.current, this.now()) ? held : undefined;
+    if (!isFresh(held.lease, held.token, held.token === this.opts.tokens.current, this.now())) return undefined;
+    this.metrics.count("CacheHits");
+    return held;
   }
 
   /**
@@ -139,11 +145,16 @@ export class SecretCache {
     const entry = this.mustGet(key);
     const held = entry.value;
     const plan = planServe(this.view(entry), this.now(), opts.force);
-    if (plan.kind === "hit") return { record: held!, status: "HIT" };
-    if (plan.kind === "serve-and-refresh") {
-      this.refresh(key, plan.action).catch(() => undefined);
+    if (plan.kind === "hit") {
+      this.metrics.count("CacheHits");
       return { record: held!, status: "HIT" };
     }
+    if (plan.kind === "serve-and-refresh") {
+      this.refresh(key, plan.action).catch(() => undefined);
+      this.metrics.count("CacheHits");
+      return { record: held!, status: "HIT" };
+    }
+    this.metrics.count("CacheMisses");
     try {
       const record = await withTimeout(this.refresh(key, plan.action), this.opts.waitMs, entry.label);
       return { record, status: "MISS" };
@@ -153,6 +164,7 @@ export class SecretCache {
       // Once per key and outage: a handler polling through an outage would otherwise flood the log.
       if (!entry.stale) this.opts.log.warn("serving a still-valid value as STALE while its refresh fails", { secret: entry.label, error: describe(err), validForS: Math.floor((this.effectiveLease(current!).expiresAt - this.now()) / 1000) });
       entry.stale = true;
+      this.metrics.count("StaleServes");
       return { record: current!, status: "STALE" };
     }
   }
@@ -175,6 +187,7 @@ export class SecretCache {
       entry.outcomes.failed(this.now(), describe(err));
       // A proxied read that Vault refuses is the handler's answer, not a failing refresh.
       if (entry.kind === "declared" || entry.value) {
+        this.metrics.count("RefreshFailures");
         this.opts.log.warn("refreshing a secret failed", { secret: entry.label, path: stripQuery(entry.path), action, failures: entry.outcomes.consecutiveFailures, error: describe(err) });
       }
       throw err;
@@ -239,6 +252,7 @@ export class SecretCache {
     }, deadline);
     this.opts.redactor.addAll(record.data);
     entry.value = record;
+    this.metrics.count("Reads");
     if (record.leaseId) this.held.track({ leaseId: record.leaseId, path: record.path, token: record.token, expiresAt: this.effectiveLease(record).expiresAt });
     // Declared secrets at info (an operator follows each one); cached proxy reads, one per miss, at debug.
     const level = entry.kind === "declared" ? "info" : "debug";
@@ -272,6 +286,7 @@ export class SecretCache {
     const renewal = afterRenewal(seconds * 1000, record.leaseDurationS * 1000, now, graceMs, this.opts.random?.(), answer?.renewable ?? true);
     record.lease = renewal.lease;
     this.held.extend(record.leaseId, this.effectiveLease(record).expiresAt);
+    this.metrics.count("Renewals");
     this.opts.log.info("renewed lease", { secret: entry.label, leaseId: record.leaseId, ttlSeconds: seconds, capped: renewal.capped });
     if (afterLeaseRenewal(renewal, now) === "replace") return this.read(entry, deadline);
     entry.onChange?.(record);

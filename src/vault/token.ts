@@ -9,6 +9,7 @@ import { describe, isPermissionDenied, isTransient } from "../errors.ts";
 import { after403, afterFailedRenewal, afterRenewal, planToken, tokenAction, tokenUsable, type Lease } from "../lease/policy.ts";
 import type { Logger } from "../log.ts";
 import { Outcomes } from "../outcomes.ts";
+import { NO_METRICS, type Metrics } from "../metrics/emf.ts";
 import { revokeEach, type RevocationTally } from "../revocation.ts";
 import { SingleFlight } from "../single-flight.ts";
 import type { TokenGrant } from "./auth.ts";
@@ -41,6 +42,7 @@ export interface TokenManagerOptions {
   auth: LoginProvider;
   graceMs: number;
   log: Logger;
+  metrics?: Metrics;
   clock?: Clock;
   /** Jitter of refresh points, in [0, 1); tests fix it. */
   random?: () => number;
@@ -52,6 +54,7 @@ export class TokenManager {
   private readonly flights = new SingleFlight<"login" | "renew">();
   private logins = 0;
   private readonly now: Clock;
+  private readonly metrics: Metrics;
   /** How logins and renewals have been going (`/health`). */
   readonly outcomes = new Outcomes();
   /** Called after a new login, with the token it replaced (to re-read what the old one read). */
@@ -59,6 +62,7 @@ export class TokenManager {
 
   constructor(private readonly opts: TokenManagerOptions) {
     this.now = opts.clock ?? systemClock;
+    this.metrics = opts.metrics ?? NO_METRICS;
   }
 
   get current(): TokenState | undefined {
@@ -149,9 +153,11 @@ export class TokenManager {
       grant = await this.opts.auth.login(opts);
     } catch (err) {
       this.outcomes.failed(this.now(), describe(err));
+      this.metrics.count("RefreshFailures");
       throw err;
     }
     this.outcomes.succeeded(this.now());
+    this.metrics.count("Logins");
     const next = this.stateOf(grant);
     const previous = this.currentToken;
     this.currentToken = next;
@@ -169,10 +175,12 @@ export class TokenManager {
       const { lease, capped } = afterRenewal(seconds * 1000, t.durationS * 1000, this.now(), this.opts.graceMs, this.opts.random?.(), res.json?.auth?.renewable ?? true);
       t.lease = lease;
       this.outcomes.succeeded(this.now());
+      this.metrics.count("Renewals");
       log.info("renewed the token", { token: t.serial, ttlSeconds: seconds, capped });
       if (capped) log.info("the token is near its max TTL; the next refresh logs in again", { token: t.serial, ttlSeconds: seconds });
     } catch (err) {
       this.outcomes.failed(this.now(), describe(err));
+      this.metrics.count("RefreshFailures");
       const next = afterFailedRenewal({ transient: isTransient(err), denied: isPermissionDenied(err) });
       if (next.action === "keep") {
         // Still valid: the next INVOKE or request tries again.

@@ -6,7 +6,8 @@
  */
 import fs from "node:fs";
 import { describe, expect, it, type TestContext } from "vitest";
-import { World, results, type ProbeResult } from "./harness.ts";
+import { World, results, FUNCTION_NAME, type ProbeResult } from "./harness.ts";
+import { expectValidEmf } from "../metrics/emf-schema.ts";
 
 const { version } = JSON.parse(fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -176,5 +177,31 @@ describe.concurrent("operability", () => {
       expect(new Date(record.timestamp as string).toISOString()).toBe(record.timestamp);
       expect(typeof record.message).toBe("string");
     }
+  });
+
+  it("VAULT_METRICS=emf: valid EMF lines on stdout, one at init, at most one per invocation, one at shutdown; secret-free", async (ctx) => {
+    const w = await world({}, ctx);
+    const fn = await w.lambda({ VAULT_SECRET_PATH_DB: "database/creds/app", VAULT_METRICS: "emf", VAULT_LOG_LEVEL: "info" });
+    expect((await fn.start()).ok).toBe(true);
+    const invocations = 3;
+    for (let i = 0; i < invocations; i++) await fn.invoke({ requests: [{ path: "/secrets/db" }, { path: "/secrets/db" }] });
+    await fn.shutdown();
+    const raw = fn.logs("vault-lambda-agent").filter((l) => l.includes('"_aws"'));
+    const docs = raw.map(expectValidEmf);
+    expect(docs.length).toBeGreaterThanOrEqual(2);
+    expect(docs.length).toBeLessThanOrEqual(invocations + 2);
+    for (const d of docs) expect(d).toMatchObject({ FunctionName: FUNCTION_NAME, _aws: { CloudWatchMetrics: [{ Namespace: "VaultLambdaAgent", Dimensions: [["FunctionName"]] }] } });
+    const [init] = docs;
+    expect(init).toMatchObject({ Logins: 1, Reads: 1, RefreshFailures: 0, CacheHits: 0 });
+    expect(init!.InitDuration).toBeGreaterThan(0);
+    expect(init!.VaultRequests).toBeGreaterThanOrEqual(2);
+    expect(docs.slice(1).every((d) => d.InitDuration === undefined)).toBe(true);
+    const sum = (name: string) => docs.reduce((n, d) => n + (d[name] ?? 0), 0);
+    // Every handler request was a hit on the value read at init; the revocations went to Vault.
+    expect(sum("CacheHits")).toBe(invocations * 2);
+    expect(sum("CacheMisses")).toBe(0);
+    expect(sum("Logins")).toBe(1);
+    expect(docs.at(-1)!.VaultRequests).toBeGreaterThanOrEqual(2);
+    for (const line of raw) for (const s of w.vault.issuedSecrets()) expect(line).not.toContain(s);
   });
 });
