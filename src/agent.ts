@@ -17,6 +17,10 @@ import { nextWake } from "./lease/policy.ts";
 import { LocalhostServer } from "./server/localhost-server.ts";
 import { VaultProxy } from "./server/proxy.ts";
 import { renderSecret } from "./render.ts";
+import { flavor, VERSION } from "./build-info.ts";
+import { executionMode } from "./lambda/mode.ts";
+import type { BuildFacts } from "./server/health.ts";
+import { EmfMetrics } from "./metrics/emf.ts";
 
 /** Time kept back from every deadline Lambda gives, for the answer to reach Lambda. */
 const SAFETY_MARGIN_MS = 250;
@@ -29,24 +33,29 @@ export class Agent {
   private readonly server: LocalhostServer | undefined;
   private readonly secrets = new Map<string, DeclaredSecret>();
   private ready = false;
+  /** With `VAULT_METRICS=emf`; flushed at the end of init, of each INVOKE and of SHUTDOWN. */
+  private readonly metrics: EmfMetrics | undefined;
 
   constructor(
     private readonly config: Config,
     private readonly log: Logger,
     redactor: Redactor,
+    build: Omit<BuildFacts, "startedAt"> = { version: VERSION, flavor: flavor(), mode: executionMode() },
   ) {
     redactor.add(config.aws.secretAccessKey);
     redactor.add(config.aws.sessionToken);
     redactor.add(config.callerToken);
     this.client = new VaultClient({ vaultAddr: config.vaultAddr, namespace: config.namespace, timeoutMs: config.clientTimeoutMs, maxRetries: config.maxRetries, tls: config.tls });
+    const metrics = (this.metrics = config.metrics === "emf" ? new EmfMetrics(config.aws.functionName) : undefined);
+    if (metrics) this.client.onRequest = (ms, failed) => metrics.vaultRequest(ms, failed);
     const auth = new Authenticator(this.client, config, log);
-    this.tokens = new TokenManager({ client: this.client, auth, graceMs: config.gracePeriodMs, log });
+    this.tokens = new TokenManager({ client: this.client, auth, graceMs: config.gracePeriodMs, log, metrics });
     this.tokens.onReplaced = (previous, next) => {
       redactor.add(next.clientToken);
       redactor.add(next.accessor);
       if (previous) log.debug("token replaced; secrets read under the old token will be read again", { previous: previous.serial, next: next.serial });
     };
-    this.cache = new SecretCache({ client: this.client, tokens: this.tokens, log, redactor, graceMs: config.gracePeriodMs, waitMs: config.clientTimeoutMs });
+    this.cache = new SecretCache({ client: this.client, tokens: this.tokens, log, redactor, graceMs: config.gracePeriodMs, waitMs: config.clientTimeoutMs, metrics });
     for (const secret of config.secrets) {
       this.secrets.set(secret.key, secret);
       this.cache.define({
@@ -78,7 +87,9 @@ export class Agent {
         proxy,
         log,
         isReady: () => this.ready,
-        startedAt: Date.now(),
+        build: { ...build, startedAt: Date.now() },
+        vault: this.client.outcomes,
+        redactor,
       });
     }
   }
@@ -115,6 +126,8 @@ export class Agent {
     timeline.readsMs = Date.now() - t0;
     timeline.secrets = this.config.secrets.length;
     this.ready = true;
+    // Since the process started: what Lambda's init phase spent on the extension.
+    this.metrics?.flush({ initDurationMs: Date.now() - performance.timeOrigin });
     return timeline;
   }
 
@@ -136,6 +149,7 @@ export class Agent {
     const token = this.tokens.current;
     const wake = nextWake(token ? [token.lease, ...this.cache.leases()] : this.cache.leases(), Date.now());
     this.log.debug("freshened", { nextRefreshInS: Number.isFinite(wake) ? Math.ceil((wake - Date.now()) / 1000) : null });
+    this.metrics?.flush();
   }
 
   /** SHUTDOWN: revoke what is held (unless told not to), delete files, close the listener. */
@@ -146,12 +160,22 @@ export class Agent {
     let summary: Record<string, unknown> = { revoke: false };
     if (this.config.revokeOnShutdown) {
       const [leases, tokens] = await Promise.all([this.cache.revokeAll(deadline), this.tokens.revokeAll(deadline)]);
-      summary = { leasesRevoked: leases.revoked, leasesFailed: leases.failed, tokensRevoked: tokens.revoked, tokensFailed: tokens.failed };
+      summary = {
+        leasesRevoked: leases.revoked,
+        leasesAlreadyGone: leases.alreadyGone,
+        leasesFailed: leases.failed,
+        tokensRevoked: tokens.revoked,
+        tokensAlreadyGone: tokens.alreadyGone,
+        tokensFailed: tokens.failed,
+      };
     }
+    this.metrics?.flush();
     const filesDeleted = this.files.removeAll();
     await this.server?.close();
     this.client.close();
-    this.log.info("shut down", { reason, ...summary, filesDeleted, ms: Date.now() - t0 });
+    // Something left alive in Vault is worth a warning: it lives until its TTL runs out.
+    const leftBehind = Number(summary.leasesFailed ?? 0) + Number(summary.tokensFailed ?? 0);
+    this.log[leftBehind > 0 ? "warn" : "info"]("shut down", { reason, ...summary, filesDeleted, ms: Date.now() - t0 });
   }
 
   private writeFile(secret: DeclaredSecret, record: SecretRecord): void {

@@ -16,7 +16,7 @@
 // (the Lambda console keeps empty rows); booleans are Go's strconv.ParseBool set (1, t, true, 0,
 // f, false), case-insensitively; a misspelt variable is a warning, not an error.
 
-import type { LogLevel } from "./log.ts";
+import { lambdaLogLevel, type LogLevel } from "./log.ts";
 import type { TlsConfig } from "./vault/client.ts";
 import { ConfigError } from "./errors.ts";
 import { AWS_REGION_SHAPE } from "./aws/sts-endpoint.ts";
@@ -30,6 +30,8 @@ import { readVariables, VARIABLES, type Settings } from "./config/variables.ts";
 export { defaultSecretFile, resolveSecretFile } from "./config/secrets.ts";
 
 export type RunMode = "default" | "proxy" | "file";
+/** `VAULT_METRICS`: `emf` writes CloudWatch Embedded Metric Format lines on stdout. */
+export type MetricsSink = "off" | "emf";
 
 /** Used as the AssumeRole session name outside Lambda. */
 export const DEFAULT_FUNCTION_NAME = "vault-lambda-agent";
@@ -92,6 +94,7 @@ export interface Config {
   defaultCacheTtlMs?: number;
   revokeOnShutdown: boolean;
   logLevel: LogLevel;
+  metrics: MetricsSink;
   /** AWS_SESSION_TOKEN, else AWS_CONTAINER_AUTHORIZATION_TOKEN (SnapStart). */
   callerToken?: string;
   aws: AwsEnvironment;
@@ -125,6 +128,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   const warnings: string[] = [];
   const address = readVaultAddress(r);
   const s = readVariables(r);
+  // Lambda's own log level applies when the extension is not told otherwise.
+  if (!r.has(VARIABLES.logLevel.variable)) s.logLevel = lambdaLogLevel(r.get("AWS_LAMBDA_LOG_LEVEL")) ?? "info";
   checkTlsFiles(s, r, warnings);
   checkVaultAddress(address, s, r, warnings);
   const secrets = parseSecrets(env, r, s.runMode, warnings);

@@ -9,6 +9,16 @@ export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "off";
 
 const LEVELS: Record<LogLevel, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, off: 100 };
 
+/**
+ * `AWS_LAMBDA_LOG_LEVEL` (the function's "application log level": TRACE, DEBUG, INFO, WARN, ERROR
+ * or FATAL, in any case) as a level of ours; undefined when unset or unknown. `VAULT_LOG_LEVEL` wins.
+ */
+export function lambdaLogLevel(value: string | undefined): LogLevel | undefined {
+  const v = (value ?? "").trim().toLowerCase();
+  if (v === "fatal") return "error";
+  return v === "trace" || v === "debug" || v === "info" || v === "warn" || v === "error" ? v : undefined;
+}
+
 /** Values shorter than this are not scrubbed: they would mangle ordinary words and numbers. */
 const MIN_SECRET_LENGTH = 6;
 
@@ -42,6 +52,8 @@ export interface Logger {
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
+  /** The invocation every following line belongs to (Lambda's INVOKE `requestId`), until the next one; undefined outside an invocation. */
+  setRequestId(requestId: string | undefined): void;
 }
 
 export interface LoggerOptions {
@@ -56,9 +68,10 @@ export function createLogger(opts: LoggerOptions): Logger {
     opts.write ??
     ((line: string, level: LogLevel) => (LEVELS[level] >= LEVELS.warn ? process.stderr : process.stdout).write(line + "\n"));
 
+  let requestId: string | undefined;
   const emit = (level: LogLevel, message: string, fields?: LogFields) => {
     if (LEVELS[level] < threshold) return;
-    const record = { timestamp: new Date().toISOString(), level: level.toUpperCase(), message, extension: "vault-lambda-agent", ...fields };
+    const record = { timestamp: new Date().toISOString(), level: level.toUpperCase(), message, extension: "vault-lambda-agent", requestId, ...fields };
     write(opts.redactor.scrub(JSON.stringify(record)), level);
   };
 
@@ -67,5 +80,6 @@ export function createLogger(opts: LoggerOptions): Logger {
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
+    setRequestId: (id) => void (requestId = id),
   };
 }

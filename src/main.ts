@@ -5,10 +5,12 @@
 import { parseConfig, type Config } from "./config.ts";
 import { vleCompat } from "./config/vle-compat.ts";
 import { ConfigError, describe } from "./errors.ts";
-import { createLogger, Redactor } from "./log.ts";
+import { createLogger, lambdaLogLevel, Redactor } from "./log.ts";
 import { Agent } from "./agent.ts";
 import { runLifecycle, type InitFailure } from "./lambda/lifecycle.ts";
 import { versionLine } from "./self-check.ts";
+import { flavor, VERSION } from "./build-info.ts";
+import { executionMode } from "./lambda/mode.ts";
 
 /** Lambda's init phase lasts 10 s for everything, the function's own init included. */
 const INIT_BUDGET_MS = 6_500;
@@ -30,7 +32,9 @@ async function main(): Promise<number> {
     failure = { type: "Extension.ConfigInvalid", message: err.message };
   }
   const levelFromEnv = (process.env.VAULT_LOG_LEVEL ?? "").trim().toLowerCase();
-  const log = createLogger({ level: config?.logLevel ?? (levelFromEnv === "off" ? "off" : "info"), redactor });
+  const log = createLogger({ level: config?.logLevel ?? (levelFromEnv === "off" ? "off" : (lambdaLogLevel(process.env.AWS_LAMBDA_LOG_LEVEL) ?? "info")), redactor });
+  const build = { version: VERSION, flavor: flavor(), mode: executionMode() };
+  log.info("vault-lambda-agent starting", { ...build, node: process.version });
   for (const warning of [...compat.warnings, ...(config?.warnings ?? [])]) log.warn(warning);
   for (const notice of compat.notices) log.info(notice);
 
@@ -40,7 +44,7 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  const agent = config ? new Agent(config, log, redactor) : undefined;
+  const agent = config ? new Agent(config, log, redactor, build) : undefined;
   process.on("uncaughtException", (err) => log.error("uncaught exception", { error: describe(err) }));
   process.on("unhandledRejection", (err) => log.error("unhandled rejection", { error: describe(err) }));
 
@@ -51,8 +55,14 @@ async function main(): Promise<number> {
         const timeline = await agent!.init(startedAt + INIT_BUDGET_MS);
         log.info("ready", { ...timeline, initMs: Date.now() - startedAt });
       },
-      onInvoke: (deadlineMs) => agent!.onInvoke(deadlineMs),
-      onShutdown: (deadlineMs, reason) => agent!.shutdown(deadlineMs, reason),
+      onInvoke: (deadlineMs, requestId) => {
+        log.setRequestId(requestId);
+        return agent!.onInvoke(deadlineMs);
+      },
+      onShutdown: (deadlineMs, reason) => {
+        log.setRequestId(undefined);
+        return agent!.shutdown(deadlineMs, reason);
+      },
     },
     log,
     failure,

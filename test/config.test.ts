@@ -148,6 +148,7 @@ describe("parseConfig: defaults", () => {
       defaultCacheEnabled: false,
       revokeOnShutdown: true,
       logLevel: "info",
+      metrics: "off",
       callerToken: SESSION_TOKEN,
       aws: {
         accessKeyId: "ASIAEXAMPLEEXAMPLE00",
@@ -522,6 +523,21 @@ describe("parseConfig: booleans, numbers, durations, enumerations", () => {
     }
     expect(parse({ VAULT_LOG_LEVEL: "Warning" }).logLevel).toBe("warn");
     expect(error({ VAULT_LOG_LEVEL: "verbose" })).toBe('VAULT_LOG_LEVEL: "verbose" is not one of trace, debug, info, warn, error, off');
+  });
+
+  it("VAULT_METRICS is off or emf, and says so otherwise", () => {
+    expect(parse().metrics).toBe("off");
+    expect(parse({ VAULT_METRICS: "EMF" }).metrics).toBe("emf");
+    expect(error({ VAULT_METRICS: "prometheus" })).toBe('VAULT_METRICS: "prometheus" is not one of off, emf');
+  });
+
+  it("without VAULT_LOG_LEVEL, Lambda's AWS_LAMBDA_LOG_LEVEL (FATAL is error; an unknown value is info); VAULT_LOG_LEVEL wins", () => {
+    expect(parse({ AWS_LAMBDA_LOG_LEVEL: "DEBUG" }).logLevel).toBe("debug");
+    expect(parse({ AWS_LAMBDA_LOG_LEVEL: "warn" }).logLevel).toBe("warn");
+    expect(parse({ AWS_LAMBDA_LOG_LEVEL: "FATAL" }).logLevel).toBe("error");
+    expect(parse({ AWS_LAMBDA_LOG_LEVEL: "loud" }).logLevel).toBe("info");
+    expect(parse({ AWS_LAMBDA_LOG_LEVEL: "ERROR", VAULT_LOG_LEVEL: "debug" }).logLevel).toBe("debug");
+    expect(parse().logLevel).toBe("info");
   });
 
   it("cuts a long bad value in a message", () => {

@@ -4,7 +4,8 @@
  * still be in use by a pooled connection, so it is not revoked early).
  */
 import type { Clock } from "../clock.ts";
-import { isPermissionDenied } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { revokeEach, type RevocationTally } from "../revocation.ts";
 import type { VaultTransport } from "../vault/client.ts";
 import type { TokenState } from "../vault/token.ts";
 
@@ -39,22 +40,17 @@ export class HeldLeases {
 
   /**
    * Revokes every live lease (`sys/leases/revoke`), in parallel, with the current token when it is
-   * alive (else the one that read it). A 403 means the lease died with its token: revoked too.
+   * alive (else the one that read it). A 403 means the lease died with its token: no longer held,
+   * but not counted as revoked.
    */
-  async revokeAll(client: VaultTransport, current: TokenState | undefined, deadline: number): Promise<{ revoked: number; failed: number }> {
-    const leases = this.live();
-    const results = await Promise.allSettled(
-      leases.map(async (l) => {
-        const token = current && !current.dead ? current : l.token;
-        try {
-          await client.request({ method: "PUT", path: "sys/leases/revoke", token: token.clientToken, body: { lease_id: l.leaseId }, deadline, retries: 1 });
-        } catch (err) {
-          if (!isPermissionDenied(err)) throw err;
-        }
+  revokeAll(client: VaultTransport, current: TokenState | undefined, deadline: number, log: Logger): Promise<RevocationTally> {
+    return revokeEach(
+      this.live(),
+      (l) => client.request({ method: "PUT", path: "sys/leases/revoke", token: (current && !current.dead ? current : l.token).clientToken, body: { lease_id: l.leaseId }, deadline, retries: 1 }),
+      (l, result) => {
         this.held.delete(l.leaseId);
-      }),
+        log.info(result === "revoked" ? "revoked lease" : "lease already gone in Vault (its token was revoked)", { leaseId: l.leaseId, path: l.path });
+      },
     );
-    const failed = results.filter((r) => r.status === "rejected").length;
-    return { revoked: leases.length - failed, failed };
   }
 }

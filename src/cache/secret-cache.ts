@@ -8,7 +8,7 @@
  * revocation in ./held-leases.ts.
  */
 import { systemClock, type Clock } from "../clock.ts";
-import { AgentError, describe, isPermissionDenied, isTransient } from "../errors.ts";
+import { AgentError, describe, isPermissionDenied, isTransient, stripQuery } from "../errors.ts";
 import {
   afterFailedRefresh,
   afterFailedRenewal,
@@ -24,6 +24,9 @@ import {
   type RefreshAction,
 } from "../lease/policy.ts";
 import type { Logger, Redactor } from "../log.ts";
+import { Outcomes } from "../outcomes.ts";
+import { NO_METRICS, type Metrics } from "../metrics/emf.ts";
+import type { RevocationTally } from "../revocation.ts";
 import { SingleFlight } from "../single-flight.ts";
 import type { VaultTransport } from "../vault/client.ts";
 import type { TokenManager } from "../vault/token.ts";
@@ -46,6 +49,18 @@ export interface EntrySpec extends RecordSpec {
 
 interface Entry extends EntrySpec {
   value?: SecretRecord;
+  /** How its refreshes have been going (`/health`). */
+  outcomes: Outcomes;
+  /** Served STALE since its refreshes started failing: the first such serve is logged, not the next. */
+  stale: boolean;
+}
+
+/** What `/health` shows of an entry: never its value. */
+export interface EntryHealth {
+  /** Its effective lease; undefined while no value is held. */
+  lease: Lease | undefined;
+  outcomes: Outcomes;
+  stale: boolean;
 }
 
 export interface SecretCacheOptions {
@@ -56,6 +71,7 @@ export interface SecretCacheOptions {
   graceMs: number;
   /** How long a caller waits for a refresh before it gets the stale value or a 504. */
   waitMs: number;
+  metrics?: Metrics;
   clock?: Clock;
   /** Jitter of refresh points, in [0, 1); tests fix it. */
   random?: () => number;
@@ -66,16 +82,18 @@ export class SecretCache {
   private readonly flights = new SingleFlight<string>();
   private readonly held: HeldLeases;
   private readonly now: Clock;
+  private readonly metrics: Metrics;
 
   constructor(private readonly opts: SecretCacheOptions) {
     this.now = opts.clock ?? systemClock;
+    this.metrics = opts.metrics ?? NO_METRICS;
     this.held = new HeldLeases(this.now);
   }
 
   define(spec: EntrySpec): void {
     const existing = this.entries.get(spec.key);
     if (existing) Object.assign(existing, spec);
-    else this.entries.set(spec.key, { ...spec });
+    else this.entries.set(spec.key, { ...spec, outcomes: new Outcomes(), stale: false });
   }
 
   has(key: string): boolean {
@@ -98,6 +116,12 @@ export class SecretCache {
     return this.held.live();
   }
 
+  /** How an entry is doing, for `/health`. */
+  health(key: string): EntryHealth {
+    const entry = this.mustGet(key);
+    return { lease: entry.value ? this.effectiveLease(entry.value) : undefined, outcomes: entry.outcomes, stale: entry.stale };
+  }
+
   /** The lease that decides whether a record may be served: its own, bounded by its token's. */
   effectiveLease(record: SecretRecord): Lease {
     return effectiveLease(record.lease, record.token);
@@ -107,7 +131,9 @@ export class SecretCache {
   fresh(key: string): SecretRecord | undefined {
     const held = this.entries.get(key)?.value;
     if (!held) return undefined;
-    return isFresh(held.lease, held.token, held.token === this.opts.tokens.current, this.now()) ? held : undefined;
+    if (!isFresh(held.lease, held.token, held.token === this.opts.tokens.current, this.now())) return undefined;
+    this.metrics.count("CacheHits");
+    return held;
   }
 
   /**
@@ -119,18 +145,26 @@ export class SecretCache {
     const entry = this.mustGet(key);
     const held = entry.value;
     const plan = planServe(this.view(entry), this.now(), opts.force);
-    if (plan.kind === "hit") return { record: held!, status: "HIT" };
-    if (plan.kind === "serve-and-refresh") {
-      this.refresh(key, plan.action).catch(() => undefined);
+    if (plan.kind === "hit") {
+      this.metrics.count("CacheHits");
       return { record: held!, status: "HIT" };
     }
+    if (plan.kind === "serve-and-refresh") {
+      this.refresh(key, plan.action).catch(() => undefined);
+      this.metrics.count("CacheHits");
+      return { record: held!, status: "HIT" };
+    }
+    this.metrics.count("CacheMisses");
     try {
       const record = await withTimeout(this.refresh(key, plan.action), this.opts.waitMs, entry.label);
       return { record, status: "MISS" };
     } catch (err) {
       const current = entry.value;
       if (afterFailedRefresh(current, this.now()) === "fail") throw err;
-      this.opts.log.warn("serving a still-valid value after a failed refresh", { secret: entry.label, error: describe(err) });
+      // Once per key and outage: a handler polling through an outage would otherwise flood the log.
+      if (!entry.stale) this.opts.log.warn("serving a still-valid value as STALE while its refresh fails", { secret: entry.label, error: describe(err), validForS: Math.floor((this.effectiveLease(current!).expiresAt - this.now()) / 1000) });
+      entry.stale = true;
+      this.metrics.count("StaleServes");
       return { record: current!, status: "STALE" };
     }
   }
@@ -138,7 +172,26 @@ export class SecretCache {
   /** Refreshes one entry (renew or re-read), sharing the request with every concurrent caller. */
   refresh(key: string, action: RefreshAction, deadline?: number): Promise<SecretRecord> {
     const entry = this.mustGet(key);
-    return this.flights.run(key, () => (action === "renew" && entry.value ? this.renew(entry, entry.value, deadline) : this.read(entry, deadline)));
+    return this.flights.run(key, () => this.recorded(entry, action, action === "renew" && entry.value ? this.renew(entry, entry.value, deadline) : this.read(entry, deadline)));
+  }
+
+  /** Keeps the entry's outcomes and logs every failed refresh of a declared secret or a held value, with Vault's reason. */
+  private async recorded(entry: Entry, action: RefreshAction, refresh: Promise<SecretRecord>): Promise<SecretRecord> {
+    try {
+      const record = await refresh;
+      entry.outcomes.succeeded(this.now());
+      if (entry.stale) this.opts.log.info("refreshed again after an outage; no longer serving STALE", { secret: entry.label });
+      entry.stale = false;
+      return record;
+    } catch (err) {
+      entry.outcomes.failed(this.now(), describe(err));
+      // A proxied read that Vault refuses is the handler's answer, not a failing refresh.
+      if (entry.kind === "declared" || entry.value) {
+        this.metrics.count("RefreshFailures");
+        this.opts.log.warn("refreshing a secret failed", { secret: entry.label, path: stripQuery(entry.path), action, failures: entry.outcomes.consecutiveFailures, error: describe(err) });
+      }
+      throw err;
+    }
   }
 
   /** At INVOKE: every entry the policy finds due is renewed or re-read, concurrently. */
@@ -152,8 +205,8 @@ export class SecretCache {
       if (action !== "keep") due.push([key, action]);
     }
     const results = await Promise.allSettled(due.map(([key, action]) => this.refresh(key, action, deadline)));
+    // Each failure was logged with its secret's name (`recorded`).
     const failed = results.filter((r) => r.status === "rejected").length;
-    for (const r of results) if (r.status === "rejected") this.opts.log.warn("refresh at INVOKE failed", { error: describe(r.reason) });
     return { refreshed: results.length - failed, failed };
   }
 
@@ -167,8 +220,8 @@ export class SecretCache {
   }
 
   /** Revokes every lease still held (`sys/leases/revoke`), in parallel. */
-  revokeAll(deadline: number): Promise<{ revoked: number; failed: number }> {
-    return this.held.revokeAll(this.opts.client, this.opts.tokens.current, deadline);
+  revokeAll(deadline: number): Promise<RevocationTally> {
+    return this.held.revokeAll(this.opts.client, this.opts.tokens.current, deadline, this.opts.log);
   }
 
   /** Every lease the policy must watch: the effective lease of each held value. */
@@ -199,8 +252,11 @@ export class SecretCache {
     }, deadline);
     this.opts.redactor.addAll(record.data);
     entry.value = record;
+    this.metrics.count("Reads");
     if (record.leaseId) this.held.track({ leaseId: record.leaseId, path: record.path, token: record.token, expiresAt: this.effectiveLease(record).expiresAt });
-    this.opts.log.debug("read secret", { secret: entry.label, path: entry.path, leaseId: record.leaseId || undefined, ttlSeconds: record.leaseDurationS });
+    // Declared secrets at info (an operator follows each one); cached proxy reads, one per miss, at debug.
+    const level = entry.kind === "declared" ? "info" : "debug";
+    this.opts.log[level]("read secret", { secret: entry.label, path: stripQuery(entry.path), leaseId: record.leaseId || undefined, ttlSeconds: record.leaseDurationS });
     entry.onChange?.(record);
     return record;
   }
@@ -230,7 +286,8 @@ export class SecretCache {
     const renewal = afterRenewal(seconds * 1000, record.leaseDurationS * 1000, now, graceMs, this.opts.random?.(), answer?.renewable ?? true);
     record.lease = renewal.lease;
     this.held.extend(record.leaseId, this.effectiveLease(record).expiresAt);
-    this.opts.log.debug("renewed lease", { secret: entry.label, leaseId: record.leaseId, ttlSeconds: seconds, capped: renewal.capped });
+    this.metrics.count("Renewals");
+    this.opts.log.info("renewed lease", { secret: entry.label, leaseId: record.leaseId, ttlSeconds: seconds, capped: renewal.capped });
     if (afterLeaseRenewal(renewal, now) === "replace") return this.read(entry, deadline);
     entry.onChange?.(record);
     return record;

@@ -2,7 +2,7 @@
 // holds its checks and its messages). Read in this order, so that problems come in this order.
 // Variables with more to them are read by their own code: the Vault address (./checks.ts), the
 // declared secrets (./secrets.ts) and the AWS environment (../config.ts).
-import type { RunMode } from "../config.ts";
+import type { MetricsSink, RunMode } from "../config.ts";
 import type { LogLevel } from "../log.ts";
 import {
   durationIn,
@@ -21,6 +21,7 @@ import {
 import type { Reader } from "./reader.ts";
 
 export const RUN_MODES: readonly RunMode[] = ["default", "proxy", "file"];
+const METRICS_SINKS: readonly MetricsSink[] = ["off", "emf"];
 const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error", "off"];
 
 interface Variable<T> {
@@ -63,6 +64,7 @@ export const VARIABLES = {
   defaultCacheTtlMs: variable("VAULT_DEFAULT_CACHE_TTL", undefined, durationIn("5m", 0, false, undefined, "unset it to not cache responses without a lease")),
   revokeOnShutdown: variable("VAULT_REVOKE_ON_SHUTDOWN", true, parseBool),
   logLevel: variable("VAULT_LOG_LEVEL", "info", parseLogLevel),
+  metrics: variable("VAULT_METRICS", "off", enumOf(METRICS_SINKS)),
 };
 
 export type Settings = { [K in keyof typeof VARIABLES]: (typeof VARIABLES)[K]["fallback"] };

@@ -11,7 +11,7 @@ export const EXTENSION_NAME = "vault-lambda-agent";
 export interface LifecycleHooks {
   /** Everything that must be ready before register; throws `{type, message}` errors on failure. */
   init(): Promise<void>;
-  onInvoke(deadlineMs: number): Promise<void>;
+  onInvoke(deadlineMs: number, requestId?: string): Promise<void>;
   onShutdown(deadlineMs: number, reason: string): Promise<void>;
 }
 
@@ -53,7 +53,7 @@ export async function runLifecycle(runtimeApi: string, hooks: LifecycleHooks, lo
       return 1;
     }
     if (event.eventType === "INVOKE") {
-      await hooks.onInvoke(event.deadlineMs).catch((err) => log.error("INVOKE handling failed", { error: describe(err) }));
+      await hooks.onInvoke(event.deadlineMs, event.requestId).catch((err) => log.error("INVOKE handling failed", { error: describe(err) }));
       continue;
     }
     await hooks.onShutdown(event.deadlineMs, (event.shutdownReason ?? "").toLowerCase()).catch((err) =>

@@ -6,16 +6,18 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Config, DeclaredSecret } from "../config.ts";
-import type { Logger } from "../log.ts";
+import type { Logger, Redactor } from "../log.ts";
+import type { Outcomes } from "../outcomes.ts";
 import type { CacheAnswer, SecretCache } from "../cache/secret-cache.ts";
 import type { SecretRecord } from "../cache/record.ts";
-import type { HealthBody } from "../client/wire.ts";
-import { describe } from "../errors.ts";
 import type { TokenManager } from "../vault/token.ts";
-import { effectiveEnd, secondsLeft, type Lease } from "../lease/policy.ts";
+import { effectiveEnd, type Lease } from "../lease/policy.ts";
 import { renderAwsCredentials, renderSecret } from "../render.ts";
 import { checkTarget, checkToken, FORWARDED_REJECTION, scanHeaders, SECRET_NAME } from "./guards.ts";
-import { cacheHeaders, sendError, sendJson, sendVaultFailure } from "./responses.ts";
+import { answerReason, cacheHeaders, sendError, sendJson, sendJsonText, sendVaultFailure } from "./responses.ts";
+import { AnswerWarnings } from "./answer-warnings.ts";
+import { describe, stripQuery } from "../errors.ts";
+import { healthBody, type BuildFacts } from "./health.ts";
 import type { VaultProxy } from "./proxy.ts";
 
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -33,13 +35,19 @@ export interface ServerDeps {
   proxy?: VaultProxy;
   log: Logger;
   isReady: () => boolean;
-  startedAt: number;
+  /** Version, flavor, mode and start time, for `/health`. */
+  build: BuildFacts;
+  /** How requests to Vault have been going. */
+  vault: Outcomes;
+  /** `/health` carries Vault's reasons: scrubbed like a log line, in case one echoes a value. */
+  redactor: Redactor;
 }
 
 export class LocalhostServer {
   private readonly server: http.Server;
   private inFlight = 0;
   private readonly expectedToken: Buffer | undefined;
+  private readonly answerWarnings = new AnswerWarnings(Date.now);
   private readonly rendered = new WeakMap<SecretRecord, { lease: Lease; tokenLease: Lease; left: number; dead: boolean; body: string; bytes: number }>();
 
   constructor(private readonly deps: ServerDeps) {
@@ -64,8 +72,8 @@ export class LocalhostServer {
           const waiting = this.handle(req, res);
           if (waiting) {
             this.inFlight++;
-            waiting.then(undefined, fail).finally(() => this.inFlight--);
-          }
+            waiting.then(() => this.noteAnswer(req, res), fail).finally(() => this.inFlight--);
+          } else if (res.statusCode >= 400) this.noteAnswer(req, res);
         } catch (err) {
           fail(err);
         }
@@ -133,6 +141,20 @@ export class LocalhostServer {
     return this.notFound(req, res, pathname);
   }
 
+  /** A 4xx or 5xx answered to the handler: a warning, at most one per status and minute. `/health` is exempt (503 while starting is its answer). */
+  private noteAnswer(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (res.statusCode < 400 || (req.url ?? "").startsWith("/health")) return;
+    const verdict = this.answerWarnings.note(res.statusCode);
+    if (!verdict.log) return;
+    this.deps.log.warn("answered the handler with an error", {
+      status: res.statusCode,
+      method: req.method,
+      path: stripQuery(req.url ?? ""),
+      reason: answerReason(res),
+      ...(verdict.suppressed > 0 ? { similarSinceLastLine: verdict.suppressed } : {}),
+    });
+  }
+
   private notFound(req: http.IncomingMessage, res: http.ServerResponse, pathname: string): undefined {
     return this.reject(req, res, 404, `no route ${pathname}: use /secrets/<name>, /aws/credentials/<name>, /v1/<vault path> or /health`);
   }
@@ -149,18 +171,24 @@ export class LocalhostServer {
     return proxy.handle(method, logical, req.headers, body.length ? body : undefined, res);
   }
 
+  /** Open without the caller token: it holds names, times and reasons, never a value. 503 until init is done. */
   private health(res: http.ServerResponse): undefined {
-    const now = Date.now();
-    const token = this.deps.tokens.current;
+    const { tokens, cache, secrets } = this.deps;
+    const token = tokens.current;
     const ready = this.deps.isReady();
-    const body: HealthBody = {
-      status: ready ? "ok" : "starting",
-      token: token ? { ttl_seconds: secondsLeft(token.lease, now), renewable: token.lease.renewable } : null,
-      secrets: this.deps.cache.size,
-      leases: this.deps.cache.liveLeases.length,
-      uptime_seconds: Math.floor((now - this.deps.startedAt) / 1000),
-    };
-    sendJson(res, ready ? 200 : 503, body);
+    const body = healthBody(
+      {
+        ready,
+        token: token && { lease: token.lease, dead: token.dead },
+        tokenOutcomes: tokens.outcomes,
+        secrets: [...secrets.values()].map((s) => ({ name: s.name, path: s.path, ...cache.health(s.key) })),
+        vault: this.deps.vault,
+        leases: cache.liveLeases.length,
+      },
+      this.deps.build,
+      Date.now(),
+    );
+    sendJsonText(res, ready ? 200 : 503, this.deps.redactor.scrub(JSON.stringify(body)));
   }
 
   /**

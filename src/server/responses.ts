@@ -7,7 +7,11 @@ import type { CacheStatus, ErrorBody } from "../client/wire.ts";
 import { describe, kindOf, VaultError } from "../errors.ts";
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
+  sendJsonText(res, status, JSON.stringify(body), headers);
+}
+
+/** A body already in JSON (`/health` scrubs its text before sending it). */
+export function sendJsonText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, {
     "content-type": "application/json",
     "content-length": String(Buffer.byteLength(text)),
@@ -17,7 +21,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+/** The message of each error answer, for the warning the server logs about it. */
+const reasons = new WeakMap<ServerResponse, string>();
+
 export function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  reasons.set(res, message);
   const body: ErrorBody = { errors: [message] };
   sendJson(res, status, body, headers);
 }
@@ -32,4 +40,9 @@ export function sendVaultFailure(res: ServerResponse, what: string, err: unknown
 /** `X-Cache` and `Age` (whole seconds since the value was read). */
 export function cacheHeaders(status: CacheStatus, readAt: number, now = Date.now()): { "x-cache": CacheStatus; age: string } {
   return { "x-cache": status, age: String(Math.max(0, Math.floor((now - readAt) / 1000))) };
+}
+
+/** Why an error was answered: our message, or Vault's status passed through by the proxy. */
+export function answerReason(res: ServerResponse): string {
+  return reasons.get(res) ?? `Vault answered ${res.statusCode} (passed through)`;
 }

@@ -8,6 +8,7 @@ import type https from "node:https";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, isTransientStatus, VaultError, vaultMessages, type HttpAnswer, type VaultFailure } from "../errors.ts";
+import { Outcomes } from "../outcomes.ts";
 
 /** TLS to Vault, as the Vault CLI reads it from VAULT_CACERT, VAULT_CAPATH... */
 export interface TlsConfig {
@@ -71,6 +72,10 @@ export class VaultClient implements VaultTransport {
   private agent: http.Agent | undefined;
   private lastActivity = Date.now();
   private readonly inflight = new Set<{ controller: AbortController; done: Promise<unknown> }>();
+  /** Whether Vault has been answering (`/health`): a failure is one worth retrying, after the retries. */
+  readonly outcomes = new Outcomes();
+  /** Told of every request (retries included) when it ends: the metrics count them. */
+  onRequest: (ms: number, failed: boolean) => void = () => {};
 
   constructor(private readonly opts: VaultClientOptions) {
     this.base = new URL(opts.vaultAddr.replace(/\/+$/, "") + "/");
@@ -100,6 +105,27 @@ export class VaultClient implements VaultTransport {
    * aborts that outlast the retries.
    */
   async send(req: VaultRequest): Promise<RawResponse> {
+    const started = Date.now();
+    let failure: string | undefined;
+    try {
+      const res = await this.sendWithRetries(req);
+      if (isTransientStatus(res.status)) {
+        const { errors, warnings } = vaultMessages(parseJson(res.body, res.headers["content-type"]));
+        failure = new VaultError("status", req.method, req.path, res.status, errors, { warnings }).message;
+      }
+      return res;
+    } catch (err) {
+      failure = describe(err);
+      throw err;
+    } finally {
+      const ended = Date.now();
+      if (failure === undefined) this.outcomes.succeeded(ended);
+      else this.outcomes.failed(ended, failure);
+      this.onRequest(ended - started, failure !== undefined);
+    }
+  }
+
+  private async sendWithRetries(req: VaultRequest): Promise<RawResponse> {
     const retries = req.retries ?? this.opts.maxRetries;
     let lastError: VaultError | undefined;
     for (let attempt = 0; attempt <= retries; attempt++) {

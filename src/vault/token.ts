@@ -8,6 +8,9 @@ import { systemClock, type Clock } from "../clock.ts";
 import { describe, isPermissionDenied, isTransient } from "../errors.ts";
 import { after403, afterFailedRenewal, afterRenewal, planToken, tokenAction, tokenUsable, type Lease } from "../lease/policy.ts";
 import type { Logger } from "../log.ts";
+import { Outcomes } from "../outcomes.ts";
+import { NO_METRICS, type Metrics } from "../metrics/emf.ts";
+import { revokeEach, type RevocationTally } from "../revocation.ts";
 import { SingleFlight } from "../single-flight.ts";
 import type { TokenGrant } from "./auth.ts";
 import type { VaultTransport } from "./client.ts";
@@ -39,6 +42,7 @@ export interface TokenManagerOptions {
   auth: LoginProvider;
   graceMs: number;
   log: Logger;
+  metrics?: Metrics;
   clock?: Clock;
   /** Jitter of refresh points, in [0, 1); tests fix it. */
   random?: () => number;
@@ -50,11 +54,15 @@ export class TokenManager {
   private readonly flights = new SingleFlight<"login" | "renew">();
   private logins = 0;
   private readonly now: Clock;
+  private readonly metrics: Metrics;
+  /** How logins and renewals have been going (`/health`). */
+  readonly outcomes = new Outcomes();
   /** Called after a new login, with the token it replaced (to re-read what the old one read). */
   onReplaced: (previous: TokenState | undefined, next: TokenState) => void = () => {};
 
   constructor(private readonly opts: TokenManagerOptions) {
     this.now = opts.clock ?? systemClock;
+    this.metrics = opts.metrics ?? NO_METRICS;
   }
 
   get current(): TokenState | undefined {
@@ -116,22 +124,16 @@ export class TokenManager {
     if (this.currentToken === token) this.opts.log.debug("current token is dead", { token: token.serial });
   }
 
-  /** Revokes every live token (`auth/token/revoke-self`), in parallel. */
-  async revokeAll(deadline: number): Promise<{ revoked: number; failed: number }> {
-    const tokens = this.live;
-    const results = await Promise.allSettled(
-      tokens.map(async (t) => {
-        try {
-          await this.opts.client.request({ method: "POST", path: "auth/token/revoke-self", token: t.clientToken, deadline, retries: 1 });
-        } catch (err) {
-          // Already dead in Vault: nothing left to revoke.
-          if (!isPermissionDenied(err)) throw err;
-        }
+  /** Revokes every live token (`auth/token/revoke-self`), in parallel; one already dead in Vault (403) is not counted as revoked. */
+  revokeAll(deadline: number): Promise<RevocationTally> {
+    return revokeEach(
+      this.live,
+      (t) => this.opts.client.request({ method: "POST", path: "auth/token/revoke-self", token: t.clientToken, deadline, retries: 1 }),
+      (t, result) => {
         t.dead = true;
-      }),
+        this.opts.log.info(result === "revoked" ? "revoked the token" : "the token was already revoked in Vault", { token: t.serial });
+      },
     );
-    const failed = results.filter((r) => r.status === "rejected").length;
-    return { revoked: tokens.length - failed, failed };
   }
 
   /** `auth/token/lookup-self`: alive, dead (403), or unknown (it failed otherwise). */
@@ -146,7 +148,16 @@ export class TokenManager {
   }
 
   private async doLogin(opts: { deadline?: number; retries?: number }): Promise<TokenState> {
-    const grant = await this.opts.auth.login(opts);
+    let grant: TokenGrant;
+    try {
+      grant = await this.opts.auth.login(opts);
+    } catch (err) {
+      this.outcomes.failed(this.now(), describe(err));
+      this.metrics.count("RefreshFailures");
+      throw err;
+    }
+    this.outcomes.succeeded(this.now());
+    this.metrics.count("Logins");
     const next = this.stateOf(grant);
     const previous = this.currentToken;
     this.currentToken = next;
@@ -163,9 +174,13 @@ export class TokenManager {
       const seconds = res.json?.auth?.lease_duration ?? 0;
       const { lease, capped } = afterRenewal(seconds * 1000, t.durationS * 1000, this.now(), this.opts.graceMs, this.opts.random?.(), res.json?.auth?.renewable ?? true);
       t.lease = lease;
-      log.debug("renewed the token", { token: t.serial, ttlSeconds: seconds, capped });
+      this.outcomes.succeeded(this.now());
+      this.metrics.count("Renewals");
+      log.info("renewed the token", { token: t.serial, ttlSeconds: seconds, capped });
       if (capped) log.info("the token is near its max TTL; the next refresh logs in again", { token: t.serial, ttlSeconds: seconds });
     } catch (err) {
+      this.outcomes.failed(this.now(), describe(err));
+      this.metrics.count("RefreshFailures");
       const next = afterFailedRenewal({ transient: isTransient(err), denied: isPermissionDenied(err) });
       if (next.action === "keep") {
         // Still valid: the next INVOKE or request tries again.

@@ -195,7 +195,7 @@ describe("failures", () => {
     clock.advance(45 * MINUTE);
     const stale = await cache.get("db");
     expect(stale).toMatchObject({ status: "STALE", record: { data: { username: "v-app-1" } } });
-    expect(lines.some((l) => l.level === "WARN" && l.message === "serving a still-valid value after a failed refresh")).toBe(true);
+    expect(lines.filter((l) => l.level === "WARN" && l.message === "serving a still-valid value as STALE while its refresh fails")).toMatchObject([{ secret: "DB", validForS: 15 * 60 }]);
     clock.advance(15 * MINUTE);
     const err = await cache.get("db").catch((e: unknown) => e);
     expect(kindOf(err)).toBe("vault-transient");
@@ -265,7 +265,8 @@ describe("freshen at INVOKE", () => {
     clock.advance(41 * MINUTE);
     expect(await cache.freshen(clock.t + 1_000)).toEqual({ refreshed: 0, failed: 1 });
     expect(vault.count("GET", "a")).toBe(1);
-    expect(lines.filter((l) => l.message === "refresh at INVOKE failed")).toHaveLength(1);
+    expect(lines.filter((l) => l.message === "refreshing a secret failed")).toMatchObject([{ level: "WARN", secret: "DB", path: DB.path, action: "renew", failures: 1 }]);
+    expect(lines.find((l) => l.message === "refreshing a secret failed")!.error).toMatch(/could not reach Vault.*ECONNREFUSED/);
   });
 });
 
@@ -284,15 +285,61 @@ describe("eviction and revocation", () => {
     expect(cache.has("db")).toBe(true);
   });
 
-  it("revokes every live lease with the current token; a lease whose token is gone (403) counts as revoked", async () => {
+  it("revokes every live lease with the current token; a lease whose token is gone (403) is no longer held, but not counted as revoked", async () => {
     const { clock, vault, cache, tokens } = setup();
     await cache.get("db");
     await tokens.login();
     await cache.get("db"); // read again under token-2; the first lease is still held
     expect(cache.liveLeases.map((l) => l.leaseId)).toEqual(["database/creds/app/lease-1", "database/creds/app/lease-2"]);
     vault.on("PUT", "sys/leases/revoke", (req) => answer((req.body as { lease_id: string }).lease_id.endsWith("-1") ? 403 : 204));
-    expect(await cache.revokeAll(clock.t + 1_000)).toEqual({ revoked: 2, failed: 0 });
+    expect(await cache.revokeAll(clock.t + 1_000)).toEqual({ revoked: 1, alreadyGone: 1, failed: 0 });
     expect(vault.calls.filter((c) => c.path === "sys/leases/revoke").map((c) => c.token)).toEqual(["token-2", "token-2"]);
     expect(cache.liveLeases).toEqual([]);
+  });
+});
+
+describe("outcomes and log lines, for /health and the operator", () => {
+  it("keeps the last refresh, the last error and the failures in a row; STALE is logged once per outage, and again in the next one", async () => {
+    const { clock, vault, cache, lines } = setup();
+    await cache.get("db");
+    expect(cache.health("db")).toMatchObject({ outcomes: { lastSuccessAt: T0, consecutiveFailures: 0, lastError: undefined }, stale: false });
+    expect(cache.health("db").lease!.expiresAt).toBe(T0 + LEASE_S * 1000);
+    expect(lines.filter((l) => l.message === "read secret")).toMatchObject([{ level: "INFO", secret: "DB", path: DB.path }]);
+
+    const sealed = () => answer(503, { errors: ["Vault is sealed"] });
+    vault.on("PUT", "sys/leases/renew", sealed);
+    clock.advance(45 * MINUTE);
+    const staleLines = () => lines.filter((l) => l.message === "serving a still-valid value as STALE while its refresh fails");
+    for (let i = 0; i < 3; i++) expect((await cache.get("db")).status).toBe("STALE");
+    expect(staleLines()).toHaveLength(1);
+    expect(lines.filter((l) => l.message === "refreshing a secret failed")).toHaveLength(3);
+    const during = cache.health("db");
+    expect(during.stale).toBe(true);
+    expect(during.outcomes.consecutiveFailures).toBe(3);
+    expect(during.outcomes.lastError).toEqual({ at: T0 + 45 * MINUTE, message: expect.stringContaining("Vault is sealed") });
+
+    vault.on("PUT", "sys/leases/renew", (req) => answer(200, { lease_id: (req.body as { lease_id: string }).lease_id, lease_duration: LEASE_S, renewable: true }));
+    clock.advance(MINUTE);
+    expect((await cache.get("db")).status).toBe("MISS");
+    expect(lines.filter((l) => l.message === "renewed lease")).toMatchObject([{ level: "INFO", secret: "DB" }]);
+    expect(lines.some((l) => l.message === "refreshed again after an outage; no longer serving STALE" && l.secret === "DB")).toBe(true);
+    const after = cache.health("db");
+    expect(after).toMatchObject({ stale: false, outcomes: { lastSuccessAt: T0 + 46 * MINUTE, consecutiveFailures: 0 } });
+    // The last error stays on record after the recovery.
+    expect(after.outcomes.lastError?.message).toContain("Vault is sealed");
+
+    vault.on("PUT", "sys/leases/renew", sealed);
+    clock.advance(45 * MINUTE);
+    expect((await cache.get("db")).status).toBe("STALE");
+    expect(staleLines()).toHaveLength(2);
+  });
+
+  it("a proxied read that Vault refuses is the handler's answer, not a failing refresh", async () => {
+    const { vault, cache, lines } = setup();
+    cache.define({ key: "proxy:missing", label: "/v1/missing", path: "missing?x=1", kind: "proxy", staticTtlMs: MINUTE });
+    vault.on("GET", "missing?x=1", () => answer(404, { errors: [] }));
+    await expect(cache.get("proxy:missing")).rejects.toThrow();
+    expect(lines.filter((l) => l.level === "WARN")).toEqual([]);
+    expect(cache.health("proxy:missing").outcomes.consecutiveFailures).toBe(1);
   });
 });

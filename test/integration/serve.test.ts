@@ -185,7 +185,7 @@ describe("caller-token guard", () => {
     expect(bearer!.status).toBe(200);
     expect(sdkHeader!.status).toBe(200);
     expect(health!.status).toBe(200);
-    expect(health!.json).toMatchObject({ status: "ok", secrets: 1, leases: 1 });
+    expect(health!.json).toMatchObject({ status: "ok", secrets: { DB: { path: "database/creds/app", stale: false } }, leases: 1 });
     expect(health!.json.token.ttl_seconds).toBeGreaterThan(0);
     for (const secret of world.vault.issuedSecrets()) expect(health!.text).not.toContain(secret);
     await fn.shutdown();

@@ -164,3 +164,32 @@ describe("requests", () => {
     c.close();
   });
 });
+
+describe("outcomes and metrics", () => {
+  it("a request Vault answered (a 4xx too) is a success; a sealed Vault after the retries, or none at all, is a failure; each request is told once", async () => {
+    let sealed = true;
+    const addr = await serve((req, res) => {
+      if (req.url === "/v1/missing") return void res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ errors: [] }));
+      if (sealed) return void res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ errors: ["Vault is sealed"] }));
+      ok(req, res);
+    });
+    const c = client(addr, { maxRetries: 1 });
+    const told: boolean[] = [];
+    c.onRequest = (ms, failed) => {
+      expect(ms).toBeGreaterThanOrEqual(0);
+      told.push(failed);
+    };
+    expect((await c.send({ method: "GET", path: "secret/x?version=2" })).status).toBe(503);
+    expect(c.outcomes).toMatchObject({ consecutiveFailures: 1, lastSuccessAt: undefined, lastError: { message: "Vault answered 503 to GET secret/x: Vault is sealed" } });
+    sealed = false;
+    expect((await c.send({ method: "GET", path: "missing" })).status).toBe(404);
+    expect(c.outcomes.consecutiveFailures).toBe(0);
+    expect(c.outcomes.lastSuccessAt).toBeGreaterThan(0);
+    c.close();
+    const gone = client("http://127.0.0.1:1", { maxRetries: 0 });
+    gone.onRequest = (_ms, failed) => told.push(failed);
+    await expect(gone.send({ method: "GET", path: "x" })).rejects.toThrow();
+    expect(gone.outcomes.lastError?.message).toMatch(/could not reach Vault for GET x/);
+    expect(told).toEqual([true, false, true]);
+  });
+});

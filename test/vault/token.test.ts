@@ -175,13 +175,13 @@ describe("withToken and a 403", () => {
 });
 
 describe("revokeAll", () => {
-  it("revokes every live token; one already dead in Vault (403) counts as revoked", async () => {
+  it("revokes every live token; one already dead in Vault (403) is not counted as revoked", async () => {
     const { clock, vault, tokens } = setup();
     await tokens.login();
     clock.advance(MINUTE);
     await tokens.login();
     vault.on("POST", "auth/token/revoke-self", (req) => answer(req.token === "token-1" ? 403 : 204));
-    expect(await tokens.revokeAll(clock.t + 1_000)).toEqual({ revoked: 2, failed: 0 });
+    expect(await tokens.revokeAll(clock.t + 1_000)).toEqual({ revoked: 1, alreadyGone: 1, failed: 0 });
     expect(vault.calls.map((c) => c.token).sort()).toEqual(["token-1", "token-2"]);
     expect(tokens.live).toEqual([]);
   });
@@ -190,6 +190,30 @@ describe("revokeAll", () => {
     const { clock, vault, tokens } = setup();
     await tokens.login();
     vault.on("POST", "auth/token/revoke-self", unreachable);
-    expect(await tokens.revokeAll(clock.t + 1_000)).toEqual({ revoked: 0, failed: 1 });
+    expect(await tokens.revokeAll(clock.t + 1_000)).toEqual({ revoked: 0, alreadyGone: 0, failed: 1 });
+  });
+});
+
+describe("outcomes and log lines, for /health and the operator", () => {
+  it("records logins and renewals: the last success, the last failure, failures in a row; a renewal is an info line", async () => {
+    const { clock, vault, auth, tokens, lines } = setup();
+    auth.fail = new Error("Vault is sealed");
+    await expect(tokens.login()).rejects.toThrow();
+    expect(tokens.outcomes).toMatchObject({ lastSuccessAt: undefined, consecutiveFailures: 1, lastError: { at: T0, message: expect.stringContaining("Vault is sealed") } });
+    auth.fail = undefined;
+    await tokens.login();
+    expect(tokens.outcomes).toMatchObject({ lastSuccessAt: T0, consecutiveFailures: 0 });
+
+    clock.advance(41 * MINUTE);
+    vault.on("POST", "auth/token/renew-self", unreachable);
+    await tokens.refresh();
+    await tokens.refresh();
+    expect(tokens.outcomes.consecutiveFailures).toBe(2);
+    expect(lines.filter((l) => l.message === "token renewal failed; will retry")).toHaveLength(2);
+
+    vault.on("POST", "auth/token/renew-self", () => answer(200, { auth: { lease_duration: TTL_S, renewable: true } }));
+    await tokens.refresh();
+    expect(tokens.outcomes).toMatchObject({ lastSuccessAt: T0 + 41 * MINUTE, consecutiveFailures: 0 });
+    expect(lines.filter((l) => l.message === "renewed the token")).toMatchObject([{ level: "INFO", token: 1, ttlSeconds: TTL_S }]);
   });
 });
