@@ -14,7 +14,10 @@ import { LambdaEmulator } from "../test/peers/lambda/emulator.ts";
 import { TimelinePrinter } from "./dev-timeline.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const DB_LEASE_SECONDS = 4;
+// A renewal happens between the refresh point (2/3 of the lease, less up to 5 % jitter) and the grace
+// period before expiry (1 s here): with 6 s that window is 3.8–5 s, wide enough to aim a freeze into
+// on a loaded machine (a 4 s lease left 0.33 s, and a slow run re-read instead of renewing).
+const DB_LEASE_SECONDS = 6;
 
 const seed = loadSeed(path.join(root, "sandbox/seed.json"));
 // Short lifetimes, so that renewals and expiry happen while you watch.
@@ -81,8 +84,8 @@ try {
   await invoke("invoke 3 (after the freeze)");
   expect(seen[2]!.dbUser !== seen[1]!.dbUser, "after a freeze longer than the lease, new credentials");
 
-  await fn.idle(DB_LEASE_SECONDS * 700);
-  row(`frozen ${(DB_LEASE_SECONDS * 0.7).toFixed(1)}s (past the refresh point)`, DB_LEASE_SECONDS * 700, "—");
+  await fn.idle(DB_LEASE_SECONDS * 720);
+  row(`frozen ${(DB_LEASE_SECONDS * 0.72).toFixed(1)}s (past the refresh point)`, DB_LEASE_SECONDS * 720, "—");
   await invoke("invoke 4 (lease renewed)");
   await invoke("invoke 5");
   expect(seen[4]!.dbUser === seen[2]!.dbUser, "a renewal keeps the same credentials");
