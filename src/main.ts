@@ -7,7 +7,7 @@ import { vleCompat } from "./config/vle-compat.ts";
 import { ConfigError, describe } from "./errors.ts";
 import { createLogger, Redactor } from "./log.ts";
 import { Agent } from "./agent.ts";
-import { runLifecycle, type InitFailure } from "./lambda/lifecycle.ts";
+import { registrationOrder, runLifecycle, type InitFailure } from "./lambda/lifecycle.ts";
 import { versionLine } from "./self-check.ts";
 
 /** Lambda's init phase lasts 10 s for everything, the function's own init included. */
@@ -47,10 +47,13 @@ async function main(): Promise<number> {
   return runLifecycle(
     runtimeApi,
     {
+      registration: config ? registrationOrder(config) : "early",
+      listen: () => agent!.listen(startedAt + INIT_BUDGET_MS),
       init: async () => {
         const timeline = await agent!.init(startedAt + INIT_BUDGET_MS);
         log.info("ready", { ...timeline, initMs: Date.now() - startedAt });
       },
+      abandon: () => agent!.abandon(),
       onInvoke: (deadlineMs) => agent!.onInvoke(deadlineMs),
       onShutdown: (deadlineMs, reason) => agent!.shutdown(deadlineMs, reason),
     },

@@ -14,9 +14,10 @@ import { describe } from "../errors.ts";
 import type { TokenManager } from "../vault/token.ts";
 import { effectiveEnd, secondsLeft, type Lease } from "../lease/policy.ts";
 import { renderAwsCredentials, renderSecret } from "../render.ts";
-import { checkTarget, checkToken, FORWARDED_REJECTION, scanHeaders, SECRET_NAME } from "./guards.ts";
+import { checkTarget, checkToken, FORWARDED_REJECTION, scanHeaders, SECRET_NAME, type HeaderScan } from "./guards.ts";
 import { cacheHeaders, sendError, sendJson, sendVaultFailure } from "./responses.ts";
 import type { VaultProxy } from "./proxy.ts";
+import type { ReadinessGate } from "../readiness.ts";
 
 export const MAX_HEADER_BYTES = 16 * 1024;
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -32,7 +33,8 @@ export interface ServerDeps {
   tokens: TokenManager;
   proxy?: VaultProxy;
   log: Logger;
-  isReady: () => boolean;
+  /** Requests other than `/health` wait on it while the extension initialises. */
+  readiness: ReadinessGate;
   startedAt: number;
 }
 
@@ -115,8 +117,17 @@ export class LocalhostServer {
     const tokenProblem = checkToken(scan.token, this.expectedToken, this.deps.config.requireToken);
     if (tokenProblem) return this.reject(req, res, tokenProblem.status, tokenProblem.message);
     if (this.inFlight >= MAX_IN_FLIGHT) return this.reject(req, res, 429, `too many requests in flight (more than ${MAX_IN_FLIGHT})`);
-    if (!this.deps.isReady()) return this.reject(req, res, 503, "vault-lambda-agent is not ready yet");
+    const readiness = this.deps.readiness;
+    if (readiness.isReady) return this.route(req, res, method, pathname, search, scan);
+    // Early registration: the function's init may ask before the login and the reads are done.
+    if (readiness.state === "starting") {
+      this.deps.log.debug("a request waits for the init to finish", { method, path: pathname });
+      return readiness.wait().then((state) => (state === "ready" ? this.route(req, res, method, pathname, search, scan) : this.reject(req, res, 503, readiness.refusal)));
+    }
+    return this.reject(req, res, 503, readiness.refusal);
+  }
 
+  private route(req: http.IncomingMessage, res: http.ServerResponse, method: string, pathname: string, search: URLSearchParams, scan: HeaderScan): Promise<void> | undefined {
     const [, first, second, ...rest] = pathname.split("/");
     if (first === "secrets" || (first === "aws" && second === "credentials")) {
       const kind = first === "secrets" ? "secret" : "aws";
@@ -152,7 +163,7 @@ export class LocalhostServer {
   private health(res: http.ServerResponse): undefined {
     const now = Date.now();
     const token = this.deps.tokens.current;
-    const ready = this.deps.isReady();
+    const ready = this.deps.readiness.isReady;
     const body: HealthBody = {
       status: ready ? "ok" : "starting",
       token: token ? { ttl_seconds: secondsLeft(token.lease, now), renewable: token.lease.renewable } : null,
