@@ -9,7 +9,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { registrationOrder, runLifecycle, type LifecycleHooks, type RegistrationOrder } from "../../src/lambda/lifecycle.ts";
 import { createLogger, Redactor } from "../../src/log.ts";
 import { InitError } from "../../src/errors.ts";
-import type { DeclaredSecret } from "../../src/config.ts";
+import { parseConfig, type DeclaredSecret } from "../../src/config.ts";
+import { vleCompat } from "../../src/config/vle-compat.ts";
 
 const servers: http.Server[] = [];
 afterEach(() => {
@@ -69,6 +70,13 @@ describe("registration order", () => {
     expect(registrationOrder({ runMode: "proxy", secrets: [] })).toBe("early");
     expect(registrationOrder({ runMode: "default", secrets: [secret(), secret("/tmp/vault/secret.json")] })).toBe("late");
     expect(registrationOrder({ runMode: "file", secrets: [secret("/tmp/vault/db.json")] })).toBe("late");
+  });
+
+  it("HashiCorp's unnamed secret goes to /tmp/vault/secret.json, so it registers late; the named form registers early", () => {
+    const env = { VAULT_ADDR: "https://vault.example.com", VAULT_AUTH_ROLE: "fn", AWS_REGION: "eu-west-1", AWS_ACCESS_KEY_ID: "AKIAEXAMPLE", AWS_SECRET_ACCESS_KEY: "secret", AWS_SESSION_TOKEN: "session" };
+    expect(registrationOrder(parseConfig(vleCompat({ ...env, VAULT_SECRET_PATH: "secret/data/app" }).env))).toBe("late");
+    expect(registrationOrder(parseConfig(vleCompat({ ...env, VAULT_SECRET_PATH_APP: "secret/data/app" }).env))).toBe("early");
+    expect(registrationOrder(parseConfig(vleCompat({ ...env, VAULT_SECRET_PATH_APP: "secret/data/app", VAULT_SECRET_FILE_APP: "/tmp/vault/app.json" }).env))).toBe("late");
   });
 
   it("early: the listener, register, then the init work, and `next` only after it", async () => {
