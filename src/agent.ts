@@ -108,10 +108,11 @@ export class Agent {
   async init(deadline: number): Promise<Record<string, number>> {
     try {
       const timeline = await this.loginAndRead(deadline);
-      // Requests the function made during its init (through the proxy) may still be on the wire:
-      // nothing may be in flight when the lifecycle calls `next`.
-      await this.client.drain(Math.max(0, deadline - Date.now()));
       this.readiness.open();
+      // Nothing may be in flight to Vault when the lifecycle calls `next` (as at every INVOKE).
+      // Requests the function's init makes cannot be frozen mid-flight: Lambda freezes only once
+      // the function's init is over too, and it waits for their answers.
+      await this.client.drain(Math.max(0, deadline - Date.now()));
       return timeline;
     } catch (err) {
       this.readiness.fail(describe(err));
