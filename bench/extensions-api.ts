@@ -1,6 +1,8 @@
 /**
  * A minimal Lambda Extensions API for the benchmarks that run the extension outside the emulator:
- * it records the moment each `register` arrives (the end of a cold start), answers it, and parks
+ * it records the moment each `register` arrives and the moment of each extension's first
+ * `event/next` (the end of its init: with early registration the login and the reads come between
+ * the two), answers them, and parks
  * every `event/next` until `shutdown()` — the process is never frozen, so a load generator can
  * talk to it for as long as it likes. The emulator (test/peers/lambda) is the faithful Lambda; this
  * is a stopwatch.
@@ -15,6 +17,8 @@ export interface Registration {
   id: string;
   /** epochMs() when the register request's headers were parsed. */
   at: number;
+  /** epochMs() of its first `event/next`: the extension is ready. */
+  readyAt?: number;
 }
 
 export class FakeExtensionsApi {
@@ -43,16 +47,25 @@ export class FakeExtensionsApi {
 
   /** The registration number `index` (0-based, in arrival order), once it has arrived. */
   waitRegistration(index: number, timeoutMs: number): Promise<Registration> {
+    return this.waitFor(index, () => true, "register call", timeoutMs);
+  }
+
+  /** The registration number `index` once that extension called `event/next` (its init is done). */
+  waitReady(index: number, timeoutMs: number): Promise<Registration> {
+    return this.waitFor(index, (r) => r.readyAt !== undefined, "register and event/next", timeoutMs);
+  }
+
+  private waitFor(index: number, done: (r: Registration) => boolean, what: string, timeoutMs: number): Promise<Registration> {
     const now = this.registrations[index];
-    if (now) return Promise.resolve(now);
+    if (now && done(now)) return Promise.resolve(now);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(check);
-        reject(new Error(`no register call within ${timeoutMs} ms`));
+        reject(new Error(`no ${what} within ${timeoutMs} ms`));
       }, timeoutMs);
       const check = (): void => {
         const r = this.registrations[index];
-        if (!r) return;
+        if (!r || !done(r)) return;
         clearTimeout(timer);
         this.waiters.delete(check);
         resolve(r);
@@ -96,6 +109,11 @@ export class FakeExtensionsApi {
       return;
     }
     if (req.method === "GET" && url === "/2020-01-01/extension/event/next") {
+      const reg = this.registrations.find((r) => r.id === req.headers["lambda-extension-identifier"]);
+      if (reg && reg.readyAt === undefined) {
+        reg.readyAt = at;
+        for (const w of [...this.waiters]) w();
+      }
       if (this.shutdownDeadline !== undefined) return this.sendShutdown(res);
       this.parked.add(res);
       res.on("close", () => this.parked.delete(res));

@@ -86,7 +86,7 @@ export async function peers(opts: BenchOptions): Promise<BenchResult[]> {
       baseline: median(peer.initMs),
       target: "ratio ≤ 1 (no slower than the peer)",
       met: median(ours.initMs) <= median(peer.initMs),
-      notes: `Init duration (emulator: start → runtime and extensions waiting for events). Ours: the extension logs in and reads before register, then the runtime starts a handler with no init work; ${describeSamples(ours.initMs)} ms. Peer: the runtime loads vault-auth-aws (aws4, got, @aws-sdk/credential-provider-node) and node-vault (axios), logs in at module init; ${describeSamples(peer.initMs)} ms. ${setup}`,
+      notes: `Init duration (emulator: start → runtime and extensions waiting for events). Ours: the extension registers once its listener is bound, then logs in and reads while the runtime starts a handler with no init work; ${describeSamples(ours.initMs)} ms. Peer: the runtime loads vault-auth-aws (aws4, got, @aws-sdk/credential-provider-node) and node-vault (axios), logs in at module init; ${describeSamples(peer.initMs)} ms. ${setup}`,
       digits: 1,
     }),
     makeResult({

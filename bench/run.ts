@@ -6,7 +6,7 @@
  *
  * --smoke   a tiny, fast run of every benchmark (the `npm test` smoke run): exercises every code path,
  *           its timings mean nothing; writes to a temporary file unless --out is given.
- * --only    a comma-separated subset of: cold-start, hot-path, memory, bundle, vault-load, peers
+ * --only    a comma-separated subset of: cold-start, init-added, hot-path, memory, bundle, vault-load, peers
  *           (written to a temporary file unless --out is given: bench/results.json is always a full run).
  *
  * Exit code 1 when a benchmark could not run at all; a missed target is reported, not an error.
@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { bundle } from "./bundle.ts";
 import { coldStart } from "./cold-start.ts";
 import { hotPath } from "./hot-path.ts";
+import { initAdded } from "./init-added.ts";
 import { memory } from "./memory.ts";
 import { peers } from "./peers.ts";
 import { failedResult } from "./stats.ts";
@@ -28,6 +29,7 @@ import { pinning } from "./proc.ts";
 
 export const BENCHMARKS: Record<string, Benchmark> = {
   "cold-start": coldStart,
+  "init-added": initAdded,
   "hot-path": hotPath,
   memory,
   bundle,

@@ -60,11 +60,12 @@ export async function startExtension(
   const env = world.extensionEnv(api.address, world.agentEnv(port, secrets));
   const proc = direct ? new Proc(process.execPath, [...direct.nodeArgs, BUNDLE], { env, cpu, cwd: direct.cwd }) : new Proc(LAUNCHER, [], { env, cpu });
   try {
-    await api.waitRegistration(0, 10_000);
+    // Registered and done with its init (login, reads): it waits in `event/next`.
+    await api.waitReady(0, 10_000);
   } catch (err) {
     await proc.kill();
     await api.close();
-    throw new Error(`the extension did not register: ${(err as Error).message}; output: ${proc.lines.slice(-5).join(" | ")}`);
+    throw new Error(`the extension did not become ready: ${(err as Error).message}; output: ${proc.lines.slice(-5).join(" | ")}`);
   }
   return {
     proc,

@@ -21,9 +21,12 @@ import { flavor, VERSION } from "./build-info.ts";
 import { executionMode } from "./lambda/mode.ts";
 import type { BuildFacts } from "./server/health.ts";
 import { EmfMetrics } from "./metrics/emf.ts";
+import { ReadinessGate } from "./readiness.ts";
 
 /** Time kept back from every deadline Lambda gives, for the answer to reach Lambda. */
 const SAFETY_MARGIN_MS = 250;
+/** How long the cleanup after a failed init may take (the contract's "about 1 s"). */
+const ABANDON_MS = 1_000;
 
 export class Agent {
   readonly client: VaultClient;
@@ -32,9 +35,10 @@ export class Agent {
   private readonly files = new SecretFiles();
   private readonly server: LocalhostServer | undefined;
   private readonly secrets = new Map<string, DeclaredSecret>();
-  private ready = false;
   /** With `VAULT_METRICS=emf`; flushed at the end of init, of each INVOKE and of SHUTDOWN. */
   private readonly metrics: EmfMetrics | undefined;
+  /** Opened when the init work is done; the localhost server's requests wait on it until then. */
+  readonly readiness = new ReadinessGate();
 
   constructor(
     private readonly config: Config,
@@ -86,7 +90,7 @@ export class Agent {
         tokens: this.tokens,
         proxy,
         log,
-        isReady: () => this.ready,
+        readiness: this.readiness,
         build: { ...build, startedAt: Date.now() },
         vault: this.client.outcomes,
         redactor,
@@ -94,21 +98,55 @@ export class Agent {
     }
   }
 
-  /** Listener, login, reads, files (docs/architecture.md, "Init"); throws InitError. Returns the timeline for the init log line. */
-  async init(deadline: number): Promise<Record<string, number>> {
-    const t0 = Date.now();
-    const timeline: Record<string, number> = {};
-    // The listener is bound while the login is on the wire: both must be done before register,
-    // neither needs the other.
-    const listening = this.server?.listen(this.config.port).then(() => void (timeline.listenMs = Date.now() - t0));
-    // Transient failures are retried until the init budget runs out, not just VAULT_MAX_RETRIES times.
-    const [listened, login] = await Promise.allSettled([listening, this.tokens.login({ deadline, retries: 50 })]);
-    if (listened.status === "rejected") {
-      const err = listened.reason as unknown;
+  /**
+   * Binds the listener (before register, in either order: docs/architecture.md, "Init"); from now
+   * until `init` ends, requests wait on the readiness gate, at most until `deadline`. Throws InitError.
+   */
+  async listen(deadline: number): Promise<void> {
+    this.readiness.bound(deadline);
+    if (!this.server) return;
+    try {
+      await this.server.listen(this.config.port);
+    } catch (err) {
       throw new InitError(initErrorType("local", "listen"), `VAULT_AGENT_PORT: cannot listen on 127.0.0.1:${this.config.port} (${describe(err)}); pick a free port`, { cause: err });
     }
-    if (login.status === "rejected") {
-      const err = login.reason as unknown;
+  }
+
+  /**
+   * Login, reads, files (docs/architecture.md, "Init"), then the gate opens; throws InitError (and
+   * the gate fails, so that waiting requests get the reason). Returns the timeline for the init log line.
+   */
+  async init(deadline: number): Promise<Record<string, number>> {
+    try {
+      const timeline = await this.loginAndRead(deadline);
+      this.readiness.open();
+      // Nothing may be in flight to Vault when the lifecycle calls `next` (as at every INVOKE).
+      // Requests the function's init makes cannot be frozen mid-flight: Lambda freezes only once
+      // the function's init is over too, and it waits for their answers.
+      await this.client.drain(Math.max(0, deadline - Date.now()));
+      return timeline;
+    } catch (err) {
+      this.readiness.fail(describe(err));
+      throw err;
+    }
+  }
+
+  /**
+   * After a failed init, before the extension exits: revoke what the init obtained and delete what
+   * it wrote, bounded (Lambda retries a failed init on every invocation; no retry may leave a live
+   * token behind).
+   */
+  async abandon(): Promise<void> {
+    await this.shutdown(Date.now() + ABANDON_MS + SAFETY_MARGIN_MS, "init failed");
+  }
+
+  private async loginAndRead(deadline: number): Promise<Record<string, number>> {
+    const t0 = Date.now();
+    const timeline: Record<string, number> = {};
+    // Transient failures are retried until the init budget runs out, not just VAULT_MAX_RETRIES times.
+    try {
+      await this.tokens.login({ deadline, retries: 50 });
+    } catch (err) {
       const kind = kindOf(err);
       // The authenticator words its own failures; anything else gets the address said.
       const message = kind === "auth" || kind === "vault-transient" ? describe(err) : `login to Vault at ${this.config.vaultAddr} failed: ${describe(err)}`;
@@ -125,7 +163,6 @@ export class Agent {
     }
     timeline.readsMs = Date.now() - t0;
     timeline.secrets = this.config.secrets.length;
-    this.ready = true;
     // Since the process started: what Lambda's init phase spent on the extension.
     this.metrics?.flush({ initDurationMs: Date.now() - performance.timeOrigin });
     return timeline;
@@ -155,7 +192,7 @@ export class Agent {
   /** SHUTDOWN: revoke what is held (unless told not to), delete files, close the listener. */
   async shutdown(deadlineMs: number, reason: string): Promise<void> {
     const t0 = Date.now();
-    this.ready = false;
+    this.readiness.close();
     const deadline = Math.max(t0 + 50, deadlineMs - SAFETY_MARGIN_MS);
     let summary: Record<string, unknown> = { revoke: false };
     if (this.config.revokeOnShutdown) {

@@ -72,6 +72,12 @@ describe("bench arithmetic", () => {
 
 const EXPECTED: Record<string, string[]> = {
   "cold-start": ["cold-start/1-secret", "cold-start/10-secrets", "cold-start/1-secret+20ms-vault", "cold-start/10-secrets+20ms-vault", "cold-start/vault-round-trips-10-secrets"],
+  "init-added": [
+    ...["empty", "aws-sdk", "20ms-init"].flatMap((p) => [0, 20].flatMap((l) => [`init-added/${p}+${l}ms-vault`, `init-added/${p}+${l}ms-vault-shared-cpu`])),
+    "init-added/extension-cpu-to-ready",
+    "init-added/extension-cpu-to-ready-shared-cpu",
+    "init-added/spawn-to-register",
+  ],
   "hot-path": ["hot-path/throughput-c10", "hot-path/cpu-per-request", "hot-path/latency-p50-c1", "hot-path/latency-p99-c1"],
   memory: ["memory/rss-after-init", "memory/rss-growth-over-10-rounds"],
   bundle: ["bundle/extension-bundle", "bundle/sts-chunk-lazy"],

@@ -1,16 +1,34 @@
 /**
- * The Lambda side: everything ready before `register` (Lambda starts the function's init as soon as
- * an extension registers), init failures reported through `init/error`, then the event loop.
+ * The Lambda side: register as early as the configuration allows (Lambda starts the function's init
+ * as soon as every extension registered), init failures reported through `init/error`, then the
+ * event loop. See docs/architecture.md ("Init").
  */
+import type { Config } from "../config.ts";
 import { describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { ExtensionsApi, type ExtensionEvent } from "./extensions-api.ts";
 
 export const EXTENSION_NAME = "vault-lambda-agent";
 
+/**
+ * `early`: register once the listener is bound; the login and the reads run while the function
+ * initialises (its requests wait for them). `late`: register after them, because a secret is written
+ * to a file and the function's init may open it at once.
+ */
+export type RegistrationOrder = "early" | "late";
+
+export function registrationOrder(config: Pick<Config, "runMode" | "secrets">): RegistrationOrder {
+  return config.runMode === "file" || config.secrets.some((s) => s.file !== undefined) ? "late" : "early";
+}
+
 export interface LifecycleHooks {
-  /** Everything that must be ready before register; throws `{type, message}` errors on failure. */
+  registration: RegistrationOrder;
+  /** What must be done before register in either order (the listener); throws `{type, message}` errors. */
+  listen(): Promise<void>;
+  /** The init work (login, reads, files): before register when late, after it when early. */
   init(): Promise<void>;
+  /** After a failed init, before exiting: revoke and delete what the init obtained (bounded). */
+  abandon(): Promise<void>;
   onInvoke(deadlineMs: number, requestId?: string): Promise<void>;
   onShutdown(deadlineMs: number, reason: string): Promise<void>;
 }
@@ -18,6 +36,11 @@ export interface LifecycleHooks {
 export interface InitFailure {
   type: string;
   message: string;
+}
+
+function asFailure(err: unknown): InitFailure {
+  const e = err as Partial<InitFailure> & Error;
+  return { type: e.type ?? "Extension.UnknownReason", message: e.message };
 }
 
 /**
@@ -28,18 +51,30 @@ export interface InitFailure {
 export async function runLifecycle(runtimeApi: string, hooks: LifecycleHooks, log: Logger, initFailure?: InitFailure): Promise<number> {
   const api = new ExtensionsApi(runtimeApi, EXTENSION_NAME);
   let failure = initFailure;
+  // Nothing to undo when the configuration failed: nothing was built.
+  let started = false;
   if (!failure) {
+    started = true;
     try {
-      await hooks.init();
+      await hooks.listen();
+      if (hooks.registration === "late") await hooks.init();
     } catch (err) {
-      const e = err as Partial<InitFailure> & Error;
-      failure = { type: e.type ?? "Extension.UnknownReason", message: e.message };
+      failure = asFailure(err);
     }
   }
 
   await api.register(["INVOKE", "SHUTDOWN"]);
+  if (!failure && hooks.registration === "early") {
+    // The first `next` comes only once this is done: no request to Vault is in flight then.
+    try {
+      await hooks.init();
+    } catch (err) {
+      failure = asFailure(err);
+    }
+  }
   if (failure) {
     log.error("init failed", { errorType: failure.type, reason: failure.message });
+    if (started) await hooks.abandon().catch((err) => log.error("cleanup after the failed init failed", { error: describe(err) }));
     await api.initError(failure.type, failure.message).catch((err) => log.error("could not report the init error", { error: describe(err) }));
     return 1;
   }

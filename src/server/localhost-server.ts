@@ -13,12 +13,13 @@ import type { SecretRecord } from "../cache/record.ts";
 import type { TokenManager } from "../vault/token.ts";
 import { effectiveEnd, type Lease } from "../lease/policy.ts";
 import { renderAwsCredentials, renderSecret } from "../render.ts";
-import { checkTarget, checkToken, FORWARDED_REJECTION, scanHeaders, SECRET_NAME } from "./guards.ts";
+import { checkTarget, checkToken, FORWARDED_REJECTION, scanHeaders, SECRET_NAME, type HeaderScan } from "./guards.ts";
 import { answerReason, cacheHeaders, sendError, sendJson, sendJsonText, sendVaultFailure } from "./responses.ts";
 import { AnswerWarnings } from "./answer-warnings.ts";
 import { describe, stripQuery } from "../errors.ts";
 import { healthBody, type BuildFacts } from "./health.ts";
 import type { VaultProxy } from "./proxy.ts";
+import type { ReadinessGate } from "../readiness.ts";
 
 export const MAX_HEADER_BYTES = 16 * 1024;
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -34,7 +35,8 @@ export interface ServerDeps {
   tokens: TokenManager;
   proxy?: VaultProxy;
   log: Logger;
-  isReady: () => boolean;
+  /** Requests other than `/health` wait on it while the extension initialises. */
+  readiness: ReadinessGate;
   /** Version, flavor, mode and start time, for `/health`. */
   build: BuildFacts;
   /** How requests to Vault have been going. */
@@ -123,8 +125,17 @@ export class LocalhostServer {
     const tokenProblem = checkToken(scan.token, this.expectedToken, this.deps.config.requireToken);
     if (tokenProblem) return this.reject(req, res, tokenProblem.status, tokenProblem.message);
     if (this.inFlight >= MAX_IN_FLIGHT) return this.reject(req, res, 429, `too many requests in flight (more than ${MAX_IN_FLIGHT})`);
-    if (!this.deps.isReady()) return this.reject(req, res, 503, "vault-lambda-agent is not ready yet");
+    const readiness = this.deps.readiness;
+    if (readiness.isReady) return this.route(req, res, method, pathname, search, scan);
+    // Early registration: the function's init may ask before the login and the reads are done.
+    if (readiness.state === "starting") {
+      this.deps.log.debug("a request waits for the init to finish", { method, path: pathname });
+      return readiness.wait().then((state) => (state === "ready" ? this.route(req, res, method, pathname, search, scan) : this.reject(req, res, 503, readiness.refusal)));
+    }
+    return this.reject(req, res, 503, readiness.refusal);
+  }
 
+  private route(req: http.IncomingMessage, res: http.ServerResponse, method: string, pathname: string, search: URLSearchParams, scan: HeaderScan): Promise<void> | undefined {
     const [, first, second, ...rest] = pathname.split("/");
     if (first === "secrets" || (first === "aws" && second === "credentials")) {
       const kind = first === "secrets" ? "secret" : "aws";
@@ -171,11 +182,11 @@ export class LocalhostServer {
     return proxy.handle(method, logical, req.headers, body.length ? body : undefined, res);
   }
 
-  /** Open without the caller token: it holds names, times and reasons, never a value. 503 until init is done. */
+  /** Open without the caller token: it holds names, times and reasons, never a value. Answers at once, during init too (its status then says so). */
   private health(res: http.ServerResponse): undefined {
     const { tokens, cache, secrets } = this.deps;
     const token = tokens.current;
-    const ready = this.deps.isReady();
+    const ready = this.deps.readiness.isReady;
     const body = healthBody(
       {
         ready,
@@ -188,7 +199,7 @@ export class LocalhostServer {
       this.deps.build,
       Date.now(),
     );
-    sendJsonText(res, ready ? 200 : 503, this.deps.redactor.scrub(JSON.stringify(body)));
+    sendJsonText(res, 200, this.deps.redactor.scrub(JSON.stringify(body)));
   }
 
   /**

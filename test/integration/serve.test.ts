@@ -1,6 +1,6 @@
 /**
- * The built layer under the Lambda emulator, against the Vault and STS test servers: cold start
- * ordering, what a handler reads and how, the caller-token guard, request coalescing.
+ * The built layer under the Lambda emulator, against the Vault and STS test servers: what a handler
+ * reads and how (init ordering: early-registration.test.ts), the caller-token guard, request coalescing.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { World, results } from "./harness.ts";
@@ -21,37 +21,6 @@ const THREE_SECRETS = {
   VAULT_SECRET_PATH_DB: "database/creds/app",
   VAULT_SECRET_PATH_DEPLOY: "aws/creds/deploy",
 };
-
-describe("cold start", () => {
-  it("logs in and reads every declared secret concurrently before it registers; the handler's init code can read them", async () => {
-    // Latency on each read makes "the reads overlap" a real observation, not a race.
-    for (const p of ["secret/data/app/config", "database/creds/app", "aws/creds/deploy"]) world.vault.addFault({ path: p, latencyMs: 150 });
-    const fn = await world.lambda({ ...THREE_SECRETS, PROBE_INIT_READ: "db" });
-    const init = await fn.start();
-    world.vault.clearFaults();
-    expect(init.ok, JSON.stringify(init.error)).toBe(true);
-
-    const log = world.vault.requestLog;
-    const login = log.find((r) => r.path === "auth/aws/login" && r.status === 200)!;
-    const reads = log.filter((r) => r.method === "GET" && ["secret/data/app/config", "database/creds/app", "aws/creds/deploy"].includes(r.path));
-    expect(login).toBeDefined();
-    expect(reads).toHaveLength(3);
-    const registeredAt = init.extensions.find((e) => e.name === "vault-lambda-agent")!.registeredAt;
-    // Ordering: login, then all reads, then register.
-    for (const r of reads) expect(r.startedAt).toBeGreaterThanOrEqual(login.endedAt!);
-    for (const r of reads) expect(registeredAt).toBeGreaterThan(r.endedAt!);
-    // Overlap: every read started before any read ended (two sequential round trips in all).
-    const lastStart = Math.max(...reads.map((r) => r.startedAt));
-    const firstEnd = Math.min(...reads.map((r) => r.endedAt!));
-    expect(lastStart).toBeLessThan(firstEnd);
-
-    const first = await fn.invoke({ initRead: true });
-    const initRead = (first.response as { initRead: { status: number; json: any } }).initRead;
-    expect(initRead.status).toBe(200);
-    expect(initRead.json.data.username).toMatch(/^v-/);
-    await fn.shutdown();
-  });
-});
 
 describe("handler reads", () => {
   let fn: Awaited<ReturnType<World["lambda"]>>;

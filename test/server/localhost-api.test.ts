@@ -10,75 +10,13 @@ import { Agent } from "../../src/agent.ts";
 import { parseConfig } from "../../src/config.ts";
 import { createLogger, Redactor } from "../../src/log.ts";
 import { World, freePort } from "../integration/harness.ts";
+import { VaultGate, until } from "../integration/vault-gate.ts";
 
 let world: World;
 let gate: VaultGate;
 let agent: Agent;
 let port: number;
 const lines: string[] = [];
-
-/**
- * A pass-through proxy in front of the Vault test server that can hold the requests for a path
- * until told to let them go: tests wait for what they need (a login on the wire, N requests
- * held) by counting, never by sleeping.
- */
-class VaultGate {
-  private readonly held: Array<{ path: string; go: () => void }> = [];
-  private readonly closed = new Set<string>();
-  private constructor(
-    private readonly server: http.Server,
-    readonly url: string,
-  ) {}
-
-  static async start(target: string): Promise<VaultGate> {
-    const upstream = new URL(target);
-    let gate: VaultGate | undefined;
-    const server = http.createServer((req, res) => {
-      const path = (req.url ?? "").replace(/^\/v1\//, "").split("?")[0]!;
-      const forward = () => {
-        const out = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        });
-        out.on("error", () => res.destroy());
-        req.pipe(out);
-      };
-      if (gate!.closed.has(path)) gate!.held.push({ path, go: forward });
-      else forward();
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    gate = new VaultGate(server, `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
-    return gate;
-  }
-
-  hold(path: string): void {
-    this.closed.add(path);
-  }
-
-  holding(path: string): number {
-    return this.held.filter((h) => h.path === path).length;
-  }
-
-  release(path: string): void {
-    this.closed.delete(path);
-    for (const h of this.held.filter((x) => x.path === path)) h.go();
-    this.held.splice(0, this.held.length, ...this.held.filter((x) => x.path !== path));
-  }
-
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-/** Polls (every 10 ms, at most 20 s) until `done` holds: a count to reach, not a time to wait. */
-async function until(done: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 2_000; i++) {
-    if (await done()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 function env(extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -103,15 +41,25 @@ beforeAll(async () => {
   const redactor = new Redactor();
   const config = parseConfig(env());
   agent = new Agent(config, createLogger({ level: "debug", redactor, write: (l) => void lines.push(l) }), redactor);
-  // Hold the login so that a request arrives while the listener is up but nothing is ready.
+  // Hold the login so that a request arrives while the listener is up but nothing is ready: with
+  // early registration the function's init may ask then, and its request waits for the answer.
   gate.hold("auth/aws/login");
-  const init = agent.init(Date.now() + 30_000);
+  const deadline = Date.now() + 30_000;
+  await agent.listen(deadline);
+  const init = agent.init(deadline);
   await until(() => gate.holding("auth/aws/login") === 1, "the login to reach Vault");
-  await until(() => call("/health", { token: false }).then((r) => r.status === 503, () => false), "the listener");
-  const early = await call("/secrets/db");
-  expect(early.status).toBe(503);
+  let earlyAnswered = false;
+  const early = call("/secrets/db").finally(() => (earlyAnswered = true));
+  // /health answers at once, with the state; the early request is still waiting behind the login.
+  const health = await call("/health", { token: false });
+  expect(health.status).toBe(503);
+  expect(JSON.parse(health.body).status).toBe("starting");
+  expect(earlyAnswered).toBe(false);
   gate.release("auth/aws/login");
   await init;
+  const answer = await early;
+  expect(answer.status).toBe(200);
+  expect(JSON.parse(answer.body).data.username).toMatch(/^v-/);
 });
 
 afterAll(async () => {
