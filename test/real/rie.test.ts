@@ -89,25 +89,24 @@ describe(`under AWS's RIE ${LOGIN_MODE}`, () => {
     await w.eventually("every database user dropped", async () => (await w.pg.dynamicRoles()).length === 0, 30_000);
   });
 
-  it("Managed Instances mode (AWS_LAMBDA_MAX_CONCURRENCY) waits on the execution-modes issue: today the RIE refuses the INVOKE registration and stops the environment", async () => {
+  it("Managed Instances mode (AWS_LAMBDA_MAX_CONCURRENCY) waits on the execution-modes issue: today the RIE refuses the INVOKE registration and stops the environment; registered early, the extension had obtained nothing", async () => {
     const { w, rie } = await setup({ AWS_LAMBDA_MAX_CONCURRENCY: "2" });
-    // Init is eager in this mode: the extension starts, logs in, reads, then registers for INVOKE.
     await w.eventually("the RIE stopped", async () => rie.exitCode !== null, 30_000);
     expect(rie.exitCode).not.toBe(0);
     expect(rie.lines.some((l) => l.includes("Extension.InvalidEventType"))).toBe(true);
     expect(rie.lines.some((l) => /INIT failed.*Extension\.Crash/.test(l))).toBe(true);
-    // The extension logged in and read its secret before registering (ready before register).
-    expect(w.logins.filter((l) => l.ok)).toHaveLength(1);
-    expect(w.front.records.some((r) => r.path === "database/creds/app" && r.status === 200)).toBe(true);
     // The RIE's answer, as the extension reports it.
     expect(rie.lines.some((l) => l.includes('register answered 403: {\\"errorMessage\\":\\"INVOKE: ErrorInvalidEventType\\",\\"errorType\\":\\"Extension.InvalidEventType\\"}'))).toBe(true);
+    // Early registration: the extension registers before its login, so the refusal came first.
+    expect(w.logins).toHaveLength(0);
+    expect(w.front.records.some((r) => r.path === "database/creds/app")).toBe(false);
   });
 
-  // The contract: every token and lease obtained is revoked on every exit path. This one (a refused
-  // registration after the eager login and reads) leaves both behind today; `it.fails` turns red when
-  // the extension is fixed, and then becomes a plain `it`.
-  it.fails("Managed Instances mode, waiting on the execution-modes issue: the token and the lease obtained before the refused registration are revoked (today they are orphaned)", async () => {
-    const { w, rie } = await setup({ AWS_LAMBDA_MAX_CONCURRENCY: "2" });
+  // The contract: every token and lease obtained is revoked on every exit path. With a secret written
+  // to a file the extension registers late (after its login and reads), and a refused registration
+  // leaves both behind today; `it.fails` turns red when the extension is fixed, and then becomes a plain `it`.
+  it.fails("Managed Instances mode with a secret file (late registration), waiting on the execution-modes issue: the token and the lease obtained before the refused registration are revoked (today they are orphaned)", async () => {
+    const { w, rie } = await setup({ AWS_LAMBDA_MAX_CONCURRENCY: "2", VAULT_RUN_MODE: "file" });
     await w.eventually("the RIE stopped", async () => rie.exitCode !== null, 30_000);
     const login = w.logins.find((l) => l.ok);
     expect(login).toBeDefined();
