@@ -8,6 +8,7 @@ import type { Config, DeclaredSecret } from "./config.ts";
 import type { Logger, Redactor } from "./log.ts";
 import { VaultClient } from "./vault/client.ts";
 import { Authenticator } from "./vault/auth.ts";
+import { CredentialsProvider } from "./aws/credentials.ts";
 import { TokenManager } from "./vault/token.ts";
 import { SecretCache } from "./cache/secret-cache.ts";
 import type { SecretRecord } from "./cache/record.ts";
@@ -35,11 +36,13 @@ export class Agent {
     private readonly log: Logger,
     redactor: Redactor,
   ) {
-    redactor.add(config.aws.secretAccessKey);
-    redactor.add(config.aws.sessionToken);
     redactor.add(config.callerToken);
+    const credentials = new CredentialsProvider(
+      { environment: config.aws.credentials, container: config.aws.containerCredentials },
+      { timeoutMs: config.clientTimeoutMs, onCredentials: (c) => [c.secretAccessKey, c.sessionToken].forEach((v) => redactor.add(v)) },
+    );
     this.client = new VaultClient({ vaultAddr: config.vaultAddr, namespace: config.namespace, timeoutMs: config.clientTimeoutMs, maxRetries: config.maxRetries, tls: config.tls });
-    const auth = new Authenticator(this.client, config, log);
+    const auth = new Authenticator(this.client, config, log, credentials);
     this.tokens = new TokenManager({ client: this.client, auth, graceMs: config.gracePeriodMs, log });
     this.tokens.onReplaced = (previous, next) => {
       redactor.add(next.clientToken);

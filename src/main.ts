@@ -8,10 +8,8 @@ import { ConfigError, describe } from "./errors.ts";
 import { createLogger, Redactor } from "./log.ts";
 import { Agent } from "./agent.ts";
 import { runLifecycle, type InitFailure } from "./lambda/lifecycle.ts";
+import { eventsFor, executionMode, initBudgetMs } from "./lambda/mode.ts";
 import { versionLine } from "./self-check.ts";
-
-/** Lambda's init phase lasts 10 s for everything, the function's own init included. */
-const INIT_BUDGET_MS = 6_500;
 
 async function main(): Promise<number> {
   if (process.argv[2] === "--version") {
@@ -31,6 +29,10 @@ async function main(): Promise<number> {
   }
   const levelFromEnv = (process.env.VAULT_LOG_LEVEL ?? "").trim().toLowerCase();
   const log = createLogger({ level: config?.logLevel ?? (levelFromEnv === "off" ? "off" : "info"), redactor });
+  const { mode, warning: modeWarning } = executionMode(process.env);
+  const initBudget = initBudgetMs(mode);
+  log.info("starting", { mode, initBudgetMs: initBudget });
+  if (modeWarning) log.warn(modeWarning);
   for (const warning of [...compat.warnings, ...(config?.warnings ?? [])]) log.warn(warning);
   for (const notice of compat.notices) log.info(notice);
 
@@ -48,7 +50,7 @@ async function main(): Promise<number> {
     runtimeApi,
     {
       init: async () => {
-        const timeline = await agent!.init(startedAt + INIT_BUDGET_MS);
+        const timeline = await agent!.init(startedAt + initBudget);
         log.info("ready", { ...timeline, initMs: Date.now() - startedAt });
       },
       onInvoke: (deadlineMs) => agent!.onInvoke(deadlineMs),
@@ -56,6 +58,7 @@ async function main(): Promise<number> {
     },
     log,
     failure,
+    eventsFor(mode),
   );
 }
 

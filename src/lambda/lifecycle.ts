@@ -5,6 +5,7 @@
 import { describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { ExtensionsApi, type ExtensionEvent } from "./extensions-api.ts";
+import type { ExtensionEventType } from "./mode.ts";
 
 export const EXTENSION_NAME = "vault-lambda-agent";
 
@@ -23,9 +24,16 @@ export interface InitFailure {
 /**
  * Runs the extension until SHUTDOWN; resolves with the process exit code.
  * `initFailure` is set when the configuration could not even be parsed: the extension still
- * registers, so that Lambda shows the reason instead of a bare crash.
+ * registers, so that Lambda shows the reason instead of a bare crash. `events` depends on the
+ * execution mode (./mode.ts: Managed Instances accept SHUTDOWN only).
  */
-export async function runLifecycle(runtimeApi: string, hooks: LifecycleHooks, log: Logger, initFailure?: InitFailure): Promise<number> {
+export async function runLifecycle(
+  runtimeApi: string,
+  hooks: LifecycleHooks,
+  log: Logger,
+  initFailure?: InitFailure,
+  events: ExtensionEventType[] = ["INVOKE", "SHUTDOWN"],
+): Promise<number> {
   const api = new ExtensionsApi(runtimeApi, EXTENSION_NAME);
   let failure = initFailure;
   if (!failure) {
@@ -37,7 +45,7 @@ export async function runLifecycle(runtimeApi: string, hooks: LifecycleHooks, lo
     }
   }
 
-  await api.register(["INVOKE", "SHUTDOWN"]);
+  await api.register(events);
   if (failure) {
     log.error("init failed", { errorType: failure.type, reason: failure.message });
     await api.initError(failure.type, failure.message).catch((err) => log.error("could not report the init error", { error: describe(err) }));
