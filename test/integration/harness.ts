@@ -101,6 +101,16 @@ export class World {
     return emulator;
   }
 
+  /**
+   * New temporary credentials of the function's role, known to STS, in a session of their own (so
+   * that Vault's login record tells which key pair signed): what a SnapStart restore hands out.
+   */
+  newCredentials(session: string): StsIdentity {
+    const identity = makeIdentity({ arn: `arn:aws:sts::${ACCOUNT}:assumed-role/fn-role/${session}`, account: ACCOUNT });
+    this.sts.addIdentity(identity);
+    return identity;
+  }
+
   get sessionToken(): string {
     return this.identity.sessionToken ?? "";
   }

@@ -11,15 +11,27 @@ import { epochMs } from "./clock.ts";
 import { BodyTooLarge, header, parseJson, readBody, sendAccepted, sendError, sendJson } from "./http.ts";
 import { MAX_EXTENSIONS, MAX_RESPONSE_BYTES, registered, sendInvocation } from "./model.ts";
 import type { EventName, ExtensionParty, Generation, Invocation, Mark } from "./model.ts";
+import type { EmulatorCredentials, LambdaMode } from "./types.ts";
 
 const EXT_PREFIX = "/2020-01-01/extension";
 const RT_PREFIX = "/2018-06-01/runtime";
+/** SnapStart's container-credentials endpoint, on the Runtime API server as in Lambda's rapid core. */
+export const CONTAINER_CREDENTIALS_PATH = "/2021-04-23/credentials";
 
 /** What the APIs need from the emulator. */
 export interface ApiHost {
   /** The current life of the environment (requests from an older one are refused). */
   readonly gen: Generation | undefined;
-  readonly config: { functionName: string; functionVersion: string; handler: string; accountId: string; layerDir: string };
+  readonly config: {
+    functionName: string;
+    functionVersion: string;
+    handler: string;
+    accountId: string;
+    layerDir: string;
+    mode: LambdaMode;
+    credentials: EmulatorCredentials;
+    credentialsToken: string;
+  };
   mark: Mark;
   emit(event: string, ...args: unknown[]): void;
   /** Wakes the lifecycle's waiters after a state change. */
@@ -42,6 +54,7 @@ export class LambdaApi {
       [`${RT_PREFIX}/invocation/next`]: ["GET", () => this.onRuntimeNext(res, gen)],
       [`${RT_PREFIX}/init/error`]: ["POST", () => this.onRuntimeInitError(req, res, gen)],
     };
+    if (this.host.config.mode === "snap-start") routes[CONTAINER_CREDENTIALS_PATH] = ["GET", () => this.onCredentials(req, res)];
     const route = routes[pathname];
     if (route) {
       if (method !== route[0]) return sendError(res, 405, "MethodNotAllowed", `${method} ${pathname}: use ${route[0]}`);
@@ -53,6 +66,24 @@ export class LambdaApi {
     }
     // The Telemetry and Logs APIs are not emulated: say so rather than accept and never deliver.
     sendError(res, 404, "NotFound", `${method} ${pathname} is not emulated`);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // SnapStart's container-credentials endpoint
+
+  private onCredentials(req: IncomingMessage, res: ServerResponse): void {
+    // The raw token, no scheme; anything else is the 404 rapid answers.
+    if (header(req, "Authorization") !== this.host.config.credentialsToken) {
+      return sendError(res, 404, "Credentials.NotFound", "cannot get credentials for the provided token");
+    }
+    const c = this.host.config.credentials;
+    this.host.mark("lambda", "credentials", c.accessKeyId);
+    sendJson(res, 200, {
+      AccessKeyId: c.accessKeyId,
+      SecretAccessKey: c.secretAccessKey,
+      Token: c.sessionToken ?? "",
+      Expiration: new Date(c.expiresAt ?? Date.now() + 3_600_000).toISOString(),
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -87,6 +118,10 @@ export class LambdaApi {
     if (!Array.isArray(events)) return reject("InvalidRequestFormat", "events must be an array");
     for (const e of events) {
       if (e !== "INVOKE" && e !== "SHUTDOWN") return reject("Extension.InvalidEventType", `${String(e)}: invalid event type (external extensions may subscribe to INVOKE and SHUTDOWN)`);
+      // Lambda Managed Instances: external extensions may subscribe to SHUTDOWN only (rapid's ValidateExternalAgentEvent).
+      if (e === "INVOKE" && this.host.config.mode === "lambda-managed-instances") {
+        return reject("Extension.InvalidEventType", "INVOKE: invalid event type (on Lambda Managed Instances external extensions may subscribe to SHUTDOWN only)");
+      }
     }
     if (ext.id) return reject("Extension.AlreadyRegistered", `Extension ${name} is already registered`);
     if (!gen.registrationOpen) return reject("Extension.RegistrationClosed", "Extension registration closed already");

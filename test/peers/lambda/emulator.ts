@@ -13,7 +13,7 @@ import { EventEmitter } from "node:events";
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { LambdaApi, type ApiHost } from "./api.ts";
+import { CONTAINER_CREDENTIALS_PATH, LambdaApi, type ApiHost } from "./api.ts";
 import { epochMs } from "./clock.ts";
 import { lambdaEnvironments, checkUserEnv } from "./env.ts";
 import { MAX_EXTENSIONS, deliverToExtension, deliverToRuntime, infoOf, listExtensions, liveProcs, parseResponse, registered, traceHeader, type Generation, type Invocation } from "./model.ts";
@@ -34,7 +34,7 @@ type Phase = "new" | "initializing" | "ready" | "invoking" | "failed" | "shuttin
 type Outcome = "done" | "fatal" | "timeout" | "killed";
 
 export class LambdaEmulator extends EventEmitter {
-  private readonly opts: Required<Omit<EmulatorOptions, "logDir" | "env">> & { env: Record<string, string>; logDir?: string };
+  private readonly opts: Required<Omit<EmulatorOptions, "logDir" | "env">> & { env: Record<string, string>; logDir?: string; credentialsToken: string };
   private phase: Phase = "new";
   private gen: Generation | undefined;
   private readonly waiter = new StateWaiter();
@@ -56,15 +56,20 @@ export class LambdaEmulator extends EventEmitter {
       handler: opts.handler,
       env,
       credentials: opts.credentials,
+      mode: opts.mode ?? "on-demand",
+      // SnapStart's AWS_CONTAINER_AUTHORIZATION_TOKEN: a random UUID, as Lambda's.
+      credentialsToken: randomUUID(),
       region: opts.region ?? "us-east-1",
       functionName: opts.functionName ?? "emulated-function",
       functionVersion: opts.functionVersion ?? "$LATEST",
       memoryMb: opts.memoryMb ?? 128,
       accountId: opts.accountId ?? "123456789012",
       timeoutMs: opts.timeoutMs ?? 3_000,
-      initTimeoutMs: opts.initTimeoutMs ?? 10_000,
+      // 10 s on demand; the other modes have at least 130 s (the larger of 130 s and the timeout).
+      initTimeoutMs: opts.initTimeoutMs ?? ((opts.mode ?? "on-demand") === "on-demand" ? 10_000 : 130_000),
       shutdownBudgetMs: opts.shutdownBudgetMs ?? 2_000,
-      freezeBetweenInvokes: opts.freezeBetweenInvokes ?? true,
+      // Managed Instances are never frozen.
+      freezeBetweenInvokes: opts.freezeBetweenInvokes ?? opts.mode !== "lambda-managed-instances",
       runtime: opts.runtime ?? "nodejs",
       ...(opts.logDir ? { logDir: path.resolve(opts.logDir) } : {}),
     };
@@ -98,6 +103,14 @@ export class LambdaEmulator extends EventEmitter {
   get runtimeApi(): string {
     if (!this.server.listening) throw new Error("LambdaEmulator: runtimeApi is known once start() has been called");
     return `127.0.0.1:${this.server.port}`;
+  }
+
+  /**
+   * Replaces the function role's credentials, as a SnapStart restore does: the container-credentials
+   * endpoint answers the new ones from now on (the environment's keys of a running process cannot change).
+   */
+  setCredentials(credentials: EmulatorOptions["credentials"]): void {
+    this.opts.credentials = credentials;
   }
 
   get frozen(): boolean {
@@ -351,6 +364,10 @@ export class LambdaEmulator extends EventEmitter {
       userEnv: this.opts.env,
       runtimeApi: this.runtimeApi,
       credentials: this.opts.credentials,
+      mode: this.opts.mode,
+      ...(this.opts.mode === "snap-start"
+        ? { containerCredentials: { uri: `http://${this.runtimeApi}${CONTAINER_CREDENTIALS_PATH}`, token: this.opts.credentialsToken } }
+        : {}),
       region: this.opts.region,
       functionName: this.opts.functionName,
       functionVersion: this.opts.functionVersion,
