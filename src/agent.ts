@@ -18,6 +18,8 @@ import { nextWake } from "./lease/policy.ts";
 import { LocalhostServer } from "./server/localhost-server.ts";
 import { VaultProxy } from "./server/proxy.ts";
 import { renderSecret } from "./render.ts";
+import type { ExecutionMode } from "./lambda/mode.ts";
+import { RefreshScheduler } from "./lambda/refresh-scheduler.ts";
 
 /** Time kept back from every deadline Lambda gives, for the answer to reach Lambda. */
 const SAFETY_MARGIN_MS = 250;
@@ -30,11 +32,14 @@ export class Agent {
   private readonly server: LocalhostServer | undefined;
   private readonly secrets = new Map<string, DeclaredSecret>();
   private ready = false;
+  /** Managed Instances only: INVOKE never comes, a timer freshens instead. */
+  private readonly scheduler: RefreshScheduler | undefined;
 
   constructor(
     private readonly config: Config,
     private readonly log: Logger,
     redactor: Redactor,
+    mode: ExecutionMode = "on-demand",
   ) {
     redactor.add(config.callerToken);
     const credentials = new CredentialsProvider(
@@ -48,8 +53,20 @@ export class Agent {
       redactor.add(next.clientToken);
       redactor.add(next.accessor);
       if (previous) log.debug("token replaced; secrets read under the old token will be read again", { previous: previous.serial, next: next.serial });
+      this.scheduler?.poke();
     };
-    this.cache = new SecretCache({ client: this.client, tokens: this.tokens, log, redactor, graceMs: config.gracePeriodMs, waitMs: config.clientTimeoutMs });
+    this.cache = new SecretCache({
+      client: this.client,
+      tokens: this.tokens,
+      log,
+      redactor,
+      graceMs: config.gracePeriodMs,
+      waitMs: config.clientTimeoutMs,
+      onStored: () => this.scheduler?.poke(),
+    });
+    if (mode === "lambda-managed-instances") {
+      this.scheduler = new RefreshScheduler({ nextWake: () => this.nextRefresh(), run: () => this.freshen(this.refreshDeadline()), log });
+    }
     for (const secret of config.secrets) {
       this.secrets.set(secret.key, secret);
       this.cache.define({
@@ -118,6 +135,7 @@ export class Agent {
     timeline.readsMs = Date.now() - t0;
     timeline.secrets = this.config.secrets.length;
     this.ready = true;
+    this.scheduler?.start();
     return timeline;
   }
 
@@ -126,19 +144,34 @@ export class Agent {
    * abandon) every request to Vault, because calling `next` may freeze the process at any moment.
    */
   async onInvoke(deadlineMs: number): Promise<void> {
-    const deadline = Math.min(deadlineMs - SAFETY_MARGIN_MS, Date.now() + this.config.clientTimeoutMs * 2);
+    const deadline = Math.min(deadlineMs - SAFETY_MARGIN_MS, this.refreshDeadline());
+    await this.freshen(deadline);
+    const abandoned = await this.client.drain(Math.max(0, deadline - Date.now()));
+    if (abandoned > 0) this.log.warn("abandoned requests to Vault before the freeze", { count: abandoned });
+  }
+
+  /** The token per `tokenAction`, then every held value per `dueAtInvoke`; at INVOKE, or on Managed Instances' timer. */
+  private async freshen(deadline: number): Promise<void> {
     try {
       await this.tokens.refresh(deadline);
     } catch (err) {
-      this.log.warn("token refresh at INVOKE failed", { error: describe(err) });
+      this.log.warn("token refresh failed", { error: describe(err) });
     }
     await this.cache.freshen(deadline);
     this.cache.evictExpired((key) => !this.secrets.has(key));
-    const abandoned = await this.client.drain(Math.max(0, deadline - Date.now()));
-    if (abandoned > 0) this.log.warn("abandoned requests to Vault before the freeze", { count: abandoned });
-    const token = this.tokens.current;
-    const wake = nextWake(token ? [token.lease, ...this.cache.leases()] : this.cache.leases(), Date.now());
+    const wake = this.nextRefresh();
     this.log.debug("freshened", { nextRefreshInS: Number.isFinite(wake) ? Math.ceil((wake - Date.now()) / 1000) : null });
+  }
+
+  /** When the token or a value refreshed ahead next needs attention (the policy's `nextWake`). */
+  private nextRefresh(): number {
+    const token = this.tokens.current;
+    const leases = this.cache.refreshedLeases();
+    return nextWake(token && !token.dead ? [token.lease, ...leases] : leases, Date.now());
+  }
+
+  private refreshDeadline(): number {
+    return Date.now() + this.config.clientTimeoutMs * 2;
   }
 
   /** SHUTDOWN: revoke what is held (unless told not to), delete files, close the listener. */
@@ -146,6 +179,8 @@ export class Agent {
     const t0 = Date.now();
     this.ready = false;
     const deadline = Math.max(t0 + 50, deadlineMs - SAFETY_MARGIN_MS);
+    // A scheduled refresh in progress is given a moment to finish, so that what it obtains is revoked too.
+    if (this.scheduler) await settleWithin(this.scheduler.stop(), Math.min(500, (deadline - t0) / 4));
     let summary: Record<string, unknown> = { revoke: false };
     if (this.config.revokeOnShutdown) {
       const [leases, tokens] = await Promise.all([this.cache.revokeAll(deadline), this.tokens.revokeAll(deadline)]);
@@ -167,4 +202,16 @@ export class Agent {
       throw new InitError(initErrorType("local", "read"), `${secret.variable}: could not write ${secret.file}: ${describe(err)}`, { cause: err });
     }
   }
+}
+
+/** Waits for `p`, but no longer than `ms`. */
+function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, Math.max(0, ms));
+    timer.unref();
+    p.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    }).catch(() => undefined);
+  });
 }

@@ -42,7 +42,7 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  const agent = config ? new Agent(config, log, redactor) : undefined;
+  const agent = config ? new Agent(config, log, redactor, mode) : undefined;
   process.on("uncaughtException", (err) => log.error("uncaught exception", { error: describe(err) }));
   process.on("unhandledRejection", (err) => log.error("unhandled rejection", { error: describe(err) }));
 

@@ -19,6 +19,7 @@ import {
   evictable,
   isFresh,
   planServe,
+  refreshedAhead,
   type HeldValue,
   type Lease,
   type RefreshAction,
@@ -59,6 +60,8 @@ export interface SecretCacheOptions {
   clock?: Clock;
   /** Jitter of refresh points, in [0, 1); tests fix it. */
   random?: () => number;
+  /** Called whenever a value was read or renewed (Managed Instances' scheduler re-arms its timer). */
+  onStored?: () => void;
 }
 
 export class SecretCache {
@@ -178,6 +181,19 @@ export class SecretCache {
     return out;
   }
 
+  /**
+   * The leases `freshen` acts on: every held value but cached proxy reads without a lease, which
+   * are never refreshed ahead (a timer woken for them would find nothing to do).
+   */
+  refreshedLeases(): Lease[] {
+    const out: Lease[] = [];
+    for (const entry of this.entries.values()) {
+      const v = entry.value;
+      if (v && refreshedAhead({ kind: entry.kind, leased: v.leaseId !== "" })) out.push(this.effectiveLease(v));
+    }
+    return out;
+  }
+
   private view(entry: Entry): HeldValue | undefined {
     const v = entry.value;
     if (!v) return undefined;
@@ -202,6 +218,7 @@ export class SecretCache {
     if (record.leaseId) this.held.track({ leaseId: record.leaseId, path: record.path, token: record.token, expiresAt: this.effectiveLease(record).expiresAt });
     this.opts.log.debug("read secret", { secret: entry.label, path: entry.path, leaseId: record.leaseId || undefined, ttlSeconds: record.leaseDurationS });
     entry.onChange?.(record);
+    this.opts.onStored?.();
     return record;
   }
 
@@ -233,6 +250,7 @@ export class SecretCache {
     this.opts.log.debug("renewed lease", { secret: entry.label, leaseId: record.leaseId, ttlSeconds: seconds, capped: renewal.capped });
     if (afterLeaseRenewal(renewal, now) === "replace") return this.read(entry, deadline);
     entry.onChange?.(record);
+    this.opts.onStored?.();
     return record;
   }
 }
