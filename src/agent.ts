@@ -34,12 +34,16 @@ export class Agent {
   private ready = false;
   /** Managed Instances only: INVOKE never comes, a timer freshens instead. */
   private readonly scheduler: RefreshScheduler | undefined;
+  private readonly auth: Authenticator;
+  /** SnapStart: everything was revoked before the snapshot; the next INVOKE logs in and reads again. */
+  private restorePending = false;
+  private restoring: Promise<void> | undefined;
 
   constructor(
     private readonly config: Config,
     private readonly log: Logger,
     redactor: Redactor,
-    mode: ExecutionMode = "on-demand",
+    private readonly mode: ExecutionMode = "on-demand",
   ) {
     redactor.add(config.callerToken);
     const credentials = new CredentialsProvider(
@@ -47,8 +51,8 @@ export class Agent {
       { timeoutMs: config.clientTimeoutMs, onCredentials: (c) => [c.secretAccessKey, c.sessionToken].forEach((v) => redactor.add(v)) },
     );
     this.client = new VaultClient({ vaultAddr: config.vaultAddr, namespace: config.namespace, timeoutMs: config.clientTimeoutMs, maxRetries: config.maxRetries, tls: config.tls });
-    const auth = new Authenticator(this.client, config, log, credentials);
-    this.tokens = new TokenManager({ client: this.client, auth, graceMs: config.gracePeriodMs, log });
+    this.auth = new Authenticator(this.client, config, log, credentials);
+    this.tokens = new TokenManager({ client: this.client, auth: this.auth, graceMs: config.gracePeriodMs, log });
     this.tokens.onReplaced = (previous, next) => {
       redactor.add(next.clientToken);
       redactor.add(next.accessor);
@@ -134,6 +138,7 @@ export class Agent {
     }
     timeline.readsMs = Date.now() - t0;
     timeline.secrets = this.config.secrets.length;
+    if (this.mode === "snap-start") await this.beforeSnapshot(deadline);
     this.ready = true;
     this.scheduler?.start();
     return timeline;
@@ -145,6 +150,7 @@ export class Agent {
    */
   async onInvoke(deadlineMs: number): Promise<void> {
     const deadline = Math.min(deadlineMs - SAFETY_MARGIN_MS, this.refreshDeadline());
+    if (this.restorePending) await this.afterRestore(deadline);
     await this.freshen(deadline);
     const abandoned = await this.client.drain(Math.max(0, deadline - Date.now()));
     if (abandoned > 0) this.log.warn("abandoned requests to Vault before the freeze", { count: abandoned });
@@ -172,6 +178,53 @@ export class Agent {
 
   private refreshDeadline(): number {
     return Date.now() + this.config.clientTimeoutMs * 2;
+  }
+
+  /**
+   * SnapStart, at the end of init: the login and the reads proved the configuration works; now
+   * nothing live may go into the snapshot, which every restored environment shares, for days. Revoke
+   * the token and the leases, forget the values, delete the files, drop pooled sockets.
+   */
+  private async beforeSnapshot(deadline: number): Promise<void> {
+    const bound = Math.max(deadline, Date.now() + this.config.clientTimeoutMs);
+    const [leases, tokens] = await Promise.all([this.cache.revokeAll(bound), this.tokens.revokeAll(bound)]);
+    this.cache.forgetAll();
+    this.tokens.forgetAll();
+    this.auth.forget();
+    const filesDeleted = this.files.removeAll();
+    this.client.close();
+    this.restorePending = true;
+    const summary = { leasesRevoked: leases.revoked, tokensRevoked: tokens.revoked, filesDeleted };
+    if (leases.failed + tokens.failed > 0) {
+      this.log.error("could not revoke everything before the snapshot; what failed expires on its own", { ...summary, leasesFailed: leases.failed, tokensFailed: tokens.failed });
+    } else {
+      this.log.info("revoked everything before the snapshot; a restore logs in and reads again", summary);
+    }
+  }
+
+  /**
+   * SnapStart, at the first INVOKE after a restore: fresh credentials from the endpoint, a new
+   * login, every declared secret read again, files rewritten. Handler requests that come first do
+   * the same lazily and share the same login and reads (one of each).
+   */
+  private afterRestore(deadline: number): Promise<void> {
+    this.restoring ??= (async () => {
+      try {
+        // A handler request may have come first: its login and reads count (ensure and fresh).
+        await this.tokens.ensure(deadline);
+        const stale = this.config.secrets.filter((s) => !this.cache.fresh(s.key));
+        const reads = await Promise.allSettled(stale.map((s) => this.cache.refresh(s.key, "replace", deadline)));
+        const failed = reads.filter((r) => r.status === "rejected");
+        for (const r of failed) this.log.error("reading a secret after the restore failed; the next request retries", { error: describe((r as PromiseRejectedResult).reason) });
+        this.restorePending = failed.length > 0;
+        this.log.info("restored: logged in and read again", { secrets: reads.length - failed.length });
+      } catch (err) {
+        this.log.error("login after the restore failed; the next INVOKE or request retries", { error: describe(err) });
+      } finally {
+        this.restoring = undefined;
+      }
+    })();
+    return this.restoring;
   }
 
   /** SHUTDOWN: revoke what is held (unless told not to), delete files, close the listener. */

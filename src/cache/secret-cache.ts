@@ -174,6 +174,18 @@ export class SecretCache {
     return this.held.revokeAll(this.opts.client, this.opts.tokens.current, deadline);
   }
 
+  /**
+   * Forgets every value and lease (SnapStart, before the snapshot, after `revokeAll`): declared
+   * secrets stay defined and are read again when next asked for; cached proxy reads are dropped.
+   */
+  forgetAll(): void {
+    for (const [key, entry] of this.entries) {
+      if (entry.kind === "proxy") this.entries.delete(key);
+      else entry.value = undefined;
+    }
+    this.held.clear();
+  }
+
   /** Every lease the policy must watch: the effective lease of each held value. */
   leases(): Lease[] {
     const out: Lease[] = [];

@@ -80,6 +80,11 @@ export class Authenticator {
     };
   }
 
+  /** Forgets assumed-role credentials (SnapStart: none may be used after a restore). */
+  forget(): void {
+    this.assumed = undefined;
+  }
+
   private async signingCredentials(deadline?: number): Promise<AwsCredentials> {
     const aws = this.settings.aws;
     const roleArn = this.settings.assumedRoleArn;

@@ -4,7 +4,7 @@
  * SHUTDOWN-only registration.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { World, results } from "./harness.ts";
+import { World, freePort, results } from "./harness.ts";
 
 let world: World;
 
@@ -67,6 +67,75 @@ describe("snap-start: credentials from the container-credentials endpoint", () =
     expect(init.error?.message).toMatch(/ExpiredToken|expired/i);
     expect(world.vault.logins.filter((l) => l.arn === keys.arn && l.ok)).toEqual([]);
     await fn.kill();
+  });
+});
+
+describe("snap-start: nothing live in the snapshot, each restore its own token and users", () => {
+  const SECRETS = { VAULT_SECRET_PATH_DB: "database/creds/app", VAULT_SECRET_PATH_CONFIG: "secret/data/app/config" };
+
+  /** Init in snap-start mode with its own key pair; returns the environment and the init's token accessor. */
+  async function snapshot(session: string, opts: { freezeBetweenInvokes?: boolean; port?: number } = {}) {
+    const keys = world.newCredentials(session);
+    const env = opts.port ? { ...SECRETS, VAULT_AGENT_PORT: String(opts.port) } : SECRETS;
+    const fn = await world.lambda(env, { mode: "snap-start", credentials: keys, ...(opts.freezeBetweenInvokes === false ? { freezeBetweenInvokes: false } : {}) });
+    const init = await fn.start();
+    expect(init.ok, JSON.stringify(init.error)).toBe(true);
+    const logins = world.vault.logins.filter((l) => l.ok && l.arn === keys.arn);
+    expect(logins).toHaveLength(1);
+    return { fn, keys, initAccessor: logins[0]!.accessor! };
+  }
+
+  /** Restores with new credentials (the old ones expired), invokes, reads the database secret. */
+  async function restoreAndRead(fn: Awaited<ReturnType<typeof snapshot>>["fn"], session: string, old: { accessKeyId: string }) {
+    world.sts.expire(old.accessKeyId);
+    const keys = world.newCredentials(session);
+    await fn.restore(keys, 1_000);
+    const restoredAt = Date.now();
+    const [db] = results(await fn.invoke({ requests: [{ path: "/secrets/db" }] }));
+    expect(db!.status).toBe(200);
+    const logins = world.vault.logins.filter((l) => l.ok && l.arn === keys.arn);
+    expect(logins).toHaveLength(1);
+    return { keys, restoredAt, accessor: logins[0]!.accessor!, leaseId: db!.json.lease_id as string, username: db!.json.data.username as string };
+  }
+
+  it("at the end of init no token or lease of the extension is alive in Vault, and /health holds none", async () => {
+    const port = await freePort();
+    const { fn, initAccessor } = await snapshot("snap-health", { freezeBetweenInvokes: false, port });
+    expect(world.vault.tokens().find((t) => t.accessor === initAccessor)!.revokedAt).toBeDefined();
+    const initLeases = world.vault.leases().filter((l) => l.tokenAccessor === initAccessor);
+    expect(initLeases.length).toBeGreaterThanOrEqual(1);
+    for (const l of initLeases) expect(l.revokedAt, l.path).toBeDefined();
+    const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { token: unknown; leases: number };
+    expect(health).toMatchObject({ token: null, leases: 0 });
+    expect(fn.logs("vault-lambda-agent").some((l) => l.includes("revoked everything before the snapshot"))).toBe(true);
+    await fn.shutdown();
+  });
+
+  it("after a restore with new credentials: a new token signed with the new key, a new database user, no pre-snapshot token on the wire", async () => {
+    const { fn, keys, initAccessor } = await snapshot("snap-init");
+    const initUser = world.vault.leases().find((l) => l.tokenAccessor === initAccessor && l.path === "database/creds/app")!.data.username;
+    const restored = await restoreAndRead(fn, "snap-restored", keys);
+    expect(restored.accessor).not.toBe(initAccessor);
+    expect(restored.username).not.toBe(initUser);
+    expect(world.vault.leases().find((l) => l.leaseId === restored.leaseId)!.tokenAccessor).toBe(restored.accessor);
+    // Every request after the restore is the new login or carries the new token.
+    const after = world.vault.requestLog.filter((r) => r.startedAt >= restored.restoredAt);
+    expect(after.length).toBeGreaterThan(1);
+    for (const r of after) if (r.path !== "auth/aws/login") expect(r.tokenAccessor, `${r.method} ${r.path} (${r.status})`).toBe(restored.accessor);
+    // The credentials endpoint was asked once at init and once after the restore: never reused.
+    expect(fn.timeline.filter((t) => t.what === "credentials").map((t) => t.detail)).toEqual([keys.accessKeyId, restored.keys.accessKeyId]);
+    const result = await fn.shutdown();
+    expect(result.exitCodes["vault-lambda-agent"]).toBe(0);
+    expect(world.vault.tokens().find((t) => t.accessor === restored.accessor)!.revokedAt).toBeDefined();
+  });
+
+  it("two environments restored from the same init get two different tokens and database users", async () => {
+    const a = await snapshot("snap-twin-a");
+    const b = await snapshot("snap-twin-b");
+    const [ra, rb] = [await restoreAndRead(a.fn, "snap-twin-a-restored", a.keys), await restoreAndRead(b.fn, "snap-twin-b-restored", b.keys)];
+    expect(ra.accessor).not.toBe(rb.accessor);
+    expect(ra.username).not.toBe(rb.username);
+    await Promise.all([a.fn.shutdown(), b.fn.shutdown()]);
   });
 });
 

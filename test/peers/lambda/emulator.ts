@@ -113,6 +113,20 @@ export class LambdaEmulator extends EventEmitter {
     this.opts.credentials = credentials;
   }
 
+  /**
+   * SnapStart: the snapshot taken at the end of init stays frozen for `afterMs`, then is restored
+   * with new credentials (the container-credentials endpoint answers them from then on). The next
+   * `invoke` thaws the processes and sends INVOKE, as Lambda does after a restore; extensions get no
+   * event of their own for it.
+   */
+  async restore(credentials: EmulatorOptions["credentials"], afterMs = 0): Promise<void> {
+    if (this.opts.mode !== "snap-start") throw new Error(`LambdaEmulator.restore(): the mode is ${this.opts.mode}, not snap-start`);
+    this.recorder.mark("lambda", "snapshot");
+    await this.idle(afterMs);
+    this.setCredentials(credentials);
+    this.recorder.mark("lambda", "restore", credentials.accessKeyId);
+  }
+
   get frozen(): boolean {
     return this.processes.frozen;
   }
