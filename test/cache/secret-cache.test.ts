@@ -295,4 +295,33 @@ describe("eviction and revocation", () => {
     expect(vault.calls.filter((c) => c.path === "sys/leases/revoke").map((c) => c.token)).toEqual(["token-2", "token-2"]);
     expect(cache.liveLeases).toEqual([]);
   });
+
+  it("forgetAll (SnapStart, before the snapshot): no value, no lease, proxy reads dropped; the next ask reads under the next token", async () => {
+    const { vault, cache, tokens } = setup();
+    cache.define({ key: "proxy:a", label: "/v1/a", path: "a", kind: "proxy", staticTtlMs: MINUTE });
+    vault.on("GET", "a", () => answer(200, { data: { x: 1 } }));
+    await Promise.all([cache.get("proxy:a"), cache.get("db"), cache.get("config")]);
+    cache.forgetAll();
+    tokens.forgetAll();
+    expect(cache.has("proxy:a")).toBe(false);
+    expect(cache.has("db")).toBe(true);
+    expect(cache.fresh("db")).toBeUndefined();
+    expect(cache.liveLeases).toEqual([]);
+    expect(cache.leases()).toEqual([]);
+    const again = await cache.get("db");
+    expect(again.status).toBe("MISS");
+    expect(again.record.data.username).toBe("v-app-2");
+    expect(vault.calls.filter((c) => c.path === DB.path).map((c) => c.token)).toEqual(["token-1", "token-2"]);
+  });
+
+  it("refreshedLeases leaves out cached proxy reads without a lease (nothing refreshes them ahead)", async () => {
+    const { vault, cache } = setup();
+    cache.define({ key: "proxy:a", label: "/v1/a", path: "a", kind: "proxy", staticTtlMs: MINUTE });
+    cache.define({ key: "proxy:leased", label: "/v1/b", path: "b", kind: "proxy", staticTtlMs: MINUTE });
+    vault.on("GET", "a", () => answer(200, { data: { x: 1 } }));
+    vault.on("GET", "b", () => answer(200, { lease_id: "b/1", lease_duration: 60, renewable: true, data: { x: 2 } }));
+    await Promise.all([cache.get("proxy:a"), cache.get("proxy:leased"), cache.get("db")]);
+    expect(cache.leases()).toHaveLength(3);
+    expect(cache.refreshedLeases()).toHaveLength(2);
+  });
 });

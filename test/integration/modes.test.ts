@@ -139,6 +139,36 @@ describe("snap-start: nothing live in the snapshot, each restore its own token a
   });
 });
 
+describe("provisioned-concurrency", () => {
+  it("init, then a frozen idle longer than every lease: the first invocation is served fresh", async () => {
+    const short = await World.start({ role: { token_ttl: "3s", token_max_ttl: "1h" }, databaseRole: { default_ttl: "3s", max_ttl: "1h" } });
+    try {
+      const fn = await short.lambda({ VAULT_SECRET_PATH_DB: "database/creds/app", VAULT_TOKEN_EXPIRY_GRACE_PERIOD: "1s" }, { mode: "provisioned-concurrency" });
+      const init = await fn.start();
+      expect(init.ok, JSON.stringify(init.error)).toBe(true);
+      expect(firstLine(fn.logs("vault-lambda-agent"))).toMatchObject({ message: "starting", mode: "provisioned-concurrency", initBudgetMs: 60_000 });
+      const initLease = short.vault.leases().find((l) => l.path === "database/creds/app")!;
+      expect(fn.frozen).toBe(true);
+      // Frozen past the end of the token and of the lease: nothing ran meanwhile.
+      await fn.idle(4_000);
+      const idleEnd = Date.now();
+      expect(short.vault.tokens().filter((t) => t.path === "auth/aws/login")).toHaveLength(1);
+      const [db] = results(await fn.invoke({ requests: [{ path: "/secrets/db" }] }));
+      expect(db!.status).toBe(200);
+      expect(db!.json.lease_id).not.toBe(initLease.leaseId);
+      const served = short.vault.leases().find((l) => l.leaseId === db!.json.lease_id)!;
+      expect(served.issuedAt).toBeGreaterThanOrEqual(idleEnd);
+      expect(Date.parse(db!.json.expires_at)).toBeGreaterThan(Date.now());
+      // The token expired while frozen: a new login, not a renewal of the dead one.
+      expect(short.vault.logins.filter((l) => l.ok)).toHaveLength(2);
+      await fn.shutdown();
+      short.leakScan();
+    } finally {
+      await short.close();
+    }
+  });
+});
+
 describe("lambda-managed-instances", () => {
   it("registers SHUTDOWN only, serves, and revokes at SHUTDOWN", async () => {
     const fn = await world.lambda({ VAULT_SECRET_PATH_DB: "database/creds/app" }, { mode: "lambda-managed-instances" });
