@@ -1,5 +1,5 @@
 /**
- * The AWS credentials a Vault login is signed with (README, "AWS credentials"): the environment's
+ * The AWS credentials a Vault login is signed with (README, "Execution modes": "AWS credentials"): the environment's
  * keys (`AWS_ACCESS_KEY_ID`...), else the container-credentials endpoint
  * (`AWS_CONTAINER_CREDENTIALS_FULL_URI`, `Authorization: <AWS_CONTAINER_AUTHORIZATION_TOKEN>`), which
  * is what SnapStart gives. Endpoint credentials are fetched for every login and kept nowhere: after

@@ -1,4 +1,4 @@
-// The credentials a login is signed with (README, "AWS credentials"): the environment's keys, else
+// The credentials a login is signed with (README, "Execution modes": "AWS credentials"): the environment's keys, else
 // the container-credentials endpoint, asked over a real socket on 127.0.0.1.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
