@@ -118,6 +118,8 @@ describe("snap-start: nothing live in the snapshot, each restore its own token a
     expect(restored.accessor).not.toBe(initAccessor);
     expect(restored.username).not.toBe(initUser);
     expect(world.vault.leases().find((l) => l.leaseId === restored.leaseId)!.tokenAccessor).toBe(restored.accessor);
+    // The handler's request and the extension's own restore shared one read of each secret.
+    expect(world.vault.leases().filter((l) => l.tokenAccessor === restored.accessor && l.path === "database/creds/app")).toHaveLength(1);
     // Every request after the restore is the new login or carries the new token.
     const after = world.vault.requestLog.filter((r) => r.startedAt >= restored.restoredAt);
     expect(after.length).toBeGreaterThan(1);
