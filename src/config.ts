@@ -23,7 +23,7 @@ import { AWS_REGION_SHAPE, type AwsCredentials } from "./aws/sts-endpoint.ts";
 import type { ContainerCredentialsEndpoint } from "./aws/credentials.ts";
 import { checkFileMode, checkTlsFiles, checkVaultAddress, readVaultAddress } from "./config/checks.ts";
 import { lookalikeWarnings } from "./config/lookalikes.ts";
-import { httpUrl, quote } from "./config/parsers.ts";
+import { credentialsEndpoint, httpUrl, quote } from "./config/parsers.ts";
 import { Reader } from "./config/reader.ts";
 import { parseSecrets } from "./config/secrets.ts";
 import { readVariables, VARIABLES, type Settings } from "./config/variables.ts";
@@ -142,7 +142,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
 function readAwsEnvironment(r: Reader, s: Settings): AwsEnvironment {
   const accessKeyId = r.get("AWS_ACCESS_KEY_ID");
   const secretAccessKey = r.get("AWS_SECRET_ACCESS_KEY");
-  const endpointUri = r.optional("AWS_CONTAINER_CREDENTIALS_FULL_URI", undefined, httpUrl("AWS_CONTAINER_CREDENTIALS_FULL_URI", "a credentials endpoint", "http://127.0.0.1:9001/2021-04-23/credentials"));
+  const endpointUri = r.optional("AWS_CONTAINER_CREDENTIALS_FULL_URI", undefined, credentialsEndpoint("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
   const endpointSet = r.has("AWS_CONTAINER_CREDENTIALS_FULL_URI");
   if (accessKeyId === undefined && secretAccessKey === undefined && !endpointSet) {
     r.problem(

@@ -739,6 +739,16 @@ describe("parseConfig: AWS credentials and the caller token", () => {
     expect(c.aws.containerCredentials).toBeUndefined();
   });
 
+  it("plain http to the endpoint only on this host or AWS's link-local addresses, as the AWS SDKs allow", () => {
+    const env = without(BASE, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY");
+    for (const ok of ["http://127.0.0.1:9001/c", "http://localhost:9001/c", "http://169.254.170.2/v2/credentials", "http://169.254.170.23/v1/credentials", "https://creds.example.com/c"]) {
+      expect(parseConfig({ ...env, AWS_CONTAINER_CREDENTIALS_FULL_URI: ok }).aws.containerCredentials?.uri, ok).toBe(ok);
+    }
+    expect(error({}, { ...env, AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://creds.example.com/c" })).toMatch(
+      /^AWS_CONTAINER_CREDENTIALS_FULL_URI: "http:\/\/creds.example.com\/c": plain http is allowed only to this host .* use https for creds.example.com/,
+    );
+  });
+
   it("says what is wrong with an endpoint that is not an http URL", () => {
     const env = { ...without(BASE, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), AWS_CONTAINER_CREDENTIALS_FULL_URI: "127.0.0.1:9001/creds" };
     expect(error({}, env)).toMatch(/^AWS_CONTAINER_CREDENTIALS_FULL_URI: "127.0.0.1:9001\/creds" is not a credentials endpoint: use an http:\/\/ or https:\/\/ URL/);
