@@ -186,6 +186,9 @@ export interface ProbeResult {
   json?: any;
   contentType?: string | null;
   error?: string;
+  /** When the handler sent the request (epoch ms), and how long the answer took. */
+  at?: number;
+  ms?: number;
 }
 
 export function results(invoke: { response?: unknown }): ProbeResult[] {

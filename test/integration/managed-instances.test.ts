@@ -1,10 +1,10 @@
 /**
  * Lambda Managed Instances (README, "Execution modes"): no INVOKE ever reaches the extension and
  * nothing freezes, so the extension's own timer keeps the token and the leases alive while 20
- * callers read at once; SHUTDOWN revokes everything within Lambda's 2 s.
+ * invocations run at once on 20 runtime workers; SHUTDOWN revokes everything within Lambda's 2 s.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { World, freePort } from "./harness.ts";
+import { World, results } from "./harness.ts";
 
 const RUN_MS = 15_000;
 const CALLERS = 20;
@@ -32,31 +32,35 @@ interface Answer {
 }
 
 describe("lambda-managed-instances", () => {
-  it("keeps the token and leases fresh on its own timer for 20 concurrent callers, one read per refresh, and revokes at SHUTDOWN within 2 s", async () => {
-    const port = await freePort();
+  it("keeps the token and leases fresh on its own timer while 20 invocations read at once, one read per refresh, and revokes at SHUTDOWN within 2 s", async () => {
     const fn = await world.lambda(
-      { VAULT_SECRET_PATH_DB: "database/creds/app", VAULT_TOKEN_EXPIRY_GRACE_PERIOD: "1s", VAULT_AGENT_PORT: String(port) },
-      { mode: "lambda-managed-instances" },
+      { VAULT_SECRET_PATH_DB: "database/creds/app", VAULT_TOKEN_EXPIRY_GRACE_PERIOD: "1s" },
+      { mode: "lambda-managed-instances", maxConcurrency: CALLERS, timeoutMs: 30_000 },
     );
     const init = await fn.start();
     expect(init.ok, JSON.stringify(init.error)).toBe(true);
     expect(init.extensions.find((e) => e.name === "vault-lambda-agent")!.events).toEqual(["SHUTDOWN"]);
     const accessor = world.vault.tokens().filter((t) => t.path === "auth/aws/login" && !t.revokedAt).at(-1)!.accessor;
 
-    // 20 runtime workers reading as they please; no INVOKE is ever sent.
+    // 20 invocations at once, on 20 runtime workers, each reading the secret a few times; the
+    // extension gets no INVOKE for any of them.
     const answers: Answer[] = [];
     const end = Date.now() + RUN_MS;
     const caller = async (): Promise<void> => {
       while (Date.now() < end) {
-        const askedAt = Date.now();
-        const res = await fetch(`http://127.0.0.1:${port}/secrets/db`, { headers: { "x-vault-token": world.sessionToken } });
-        const body = (await res.json()) as { lease_id?: string; expires_at?: string };
-        answers.push({ askedAt, receivedAt: Date.now(), status: res.status, leaseId: body.lease_id, expiresAt: body.expires_at ? Date.parse(body.expires_at) : undefined });
+        const invoked = await fn.invoke({ requests: Array.from({ length: 3 }, () => ({ path: "/secrets/db" })) });
+        expect(invoked.ok, JSON.stringify(invoked.error)).toBe(true);
+        for (const r of results(invoked)) {
+          answers.push({ askedAt: r.at!, receivedAt: r.at! + r.ms!, status: r.status, leaseId: r.json?.lease_id, expiresAt: r.json?.expires_at ? Date.parse(r.json.expires_at) : undefined });
+        }
         await new Promise((r) => setTimeout(r, 20 + Math.random() * 80));
       }
     };
     await Promise.all(Array.from({ length: CALLERS }, caller));
-    expect(fn.timeline.filter((t) => t.what === "invoke")).toEqual([]);
+    const invokes = fn.timeline.filter((t) => t.what === "invoke").length;
+    expect(invokes).toBeGreaterThan(CALLERS);
+    // None of them reached the extension.
+    expect(fn.timeline.filter((t) => t.source === "vault-lambda-agent" && t.what === "event")).toEqual([]);
     expect(fn.timeline.some((t) => t.what === "freeze")).toBe(false);
 
     // Every answer valid: 200, a lease Vault issued under the extension's token and had not revoked at that moment.

@@ -57,6 +57,25 @@ describe("lambda-managed-instances", () => {
   });
 });
 
+describe("lambda-managed-instances: concurrent invocations", () => {
+  it("runs as many invocations at once as the runtime has workers (AWS_LAMBDA_MAX_CONCURRENCY, runtime only), each answered to its caller", async () => {
+    const { emu, root } = setup((r) => ({ "ext-a": { events: ["SHUTDOWN"], envDumpFile: path.join(r, "env.json") } }), { mode: "lambda-managed-instances", maxConcurrency: 4, timeoutMs: 30_000 });
+    expect((await emu.start()).ok).toBe(true);
+    expect(envDump(root)).not.toHaveProperty("AWS_LAMBDA_MAX_CONCURRENCY");
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => emu.invoke({ echo: i, sleepMs: 1_500, envKeys: ["AWS_LAMBDA_MAX_CONCURRENCY"] })));
+    expect(results.map((r) => r.ok)).toEqual(Array(6).fill(true));
+    expect(results.map((r) => (r.response as { echo: number }).echo)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(new Set(results.map((r) => r.requestId)).size).toBe(6);
+    const peaks = results.map((r) => (r.response as { peak: number }).peak);
+    // Several ran at once, never more than the workers.
+    expect(Math.max(...peaks)).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...peaks)).toBeLessThanOrEqual(4);
+    expect((results[0]!.response as { env: Record<string, string> }).env.AWS_LAMBDA_MAX_CONCURRENCY).toBe("4");
+    expect(emu.timeline.some((t) => t.what === "freeze")).toBe(false);
+    expect((await emu.shutdown()).killed).toEqual([]);
+  });
+});
+
 describe("snap-start", () => {
   it("gives no keys, but a container-credentials endpoint that answers the current key pair to the raw token only", async () => {
     const { emu, root } = setup((r) => ({ "ext-a": { envDumpFile: path.join(r, "env.json") } }), { mode: "snap-start" });

@@ -227,7 +227,8 @@ export class LambdaApi {
       return;
     }
     const rt = gen.runtime;
-    if (rt.pendingNext && rt.pendingNext !== res) sendError(rt.pendingNext, 400, "InvalidStateTransition", "replaced by a newer invocation/next call");
+    const concurrent = this.host.config.mode === "lambda-managed-instances";
+    if (rt.pendingNext && rt.pendingNext !== res && !concurrent) sendError(rt.pendingNext, 400, "InvalidStateTransition", "replaced by a newer invocation/next call");
     const at = epochMs();
     rt.lastNextAt = at;
     if (rt.firstNextAt === undefined) {
@@ -240,8 +241,12 @@ export class LambdaApi {
     }
     const queued = rt.queue.shift();
     if (queued) {
-      rt.pendingNext = undefined;
+      if (!concurrent) rt.pendingNext = undefined;
       sendInvocation(res, queued, this.host.mark);
+    } else if (concurrent && rt.pendingNext && rt.pendingNext !== res && !rt.pendingNext.writableEnded && !rt.pendingNext.destroyed) {
+      // Managed Instances: another worker is already waiting; this one waits beside it.
+      rt.parked.push(res);
+      res.on("close", () => void (rt.parked = rt.parked.filter((r) => r !== res)));
     } else {
       rt.pendingNext = res;
       res.on("close", () => {
@@ -262,13 +267,13 @@ export class LambdaApi {
     } catch (err) {
       if (!(err instanceof BodyTooLarge)) throw err;
       body = Buffer.alloc(0);
-      const inv = gen?.invocation;
+      const inv = gen?.invocations.get(requestId) ?? gen?.invocation;
       if (inv && inv.requestId === requestId && !inv.response) {
         this.recordResult(inv, { ok: false, error: { errorType: "Function.ResponseSizeTooLarge", errorMessage: `Response payload size exceeded maximum allowed payload size (${MAX_RESPONSE_BYTES} bytes).` } });
       }
       return sendError(res, 413, "RequestEntityTooLarge", `Exceeded maximum allowed payload size (${MAX_RESPONSE_BYTES} bytes).`);
     }
-    const inv = gen === this.host.gen ? gen?.invocation : undefined;
+    const inv = gen === this.host.gen ? (gen?.invocations.get(requestId) ?? gen?.invocation) : undefined;
     if (!inv || inv.requestId !== requestId) return sendError(res, 400, "InvalidRequestID", "Invalid request ID");
     if (inv.response) return sendError(res, 403, "InvalidStateTransition", `State transition from ${inv.response.ok ? "InvocationResponse" : "InvocationErrorResponse"} to ${kind === "response" ? "InvocationResponse" : "InvocationErrorResponse"} failed for runtime`);
     if (kind === "response") {

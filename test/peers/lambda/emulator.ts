@@ -57,6 +57,7 @@ export class LambdaEmulator extends EventEmitter {
       env,
       credentials: opts.credentials,
       mode: opts.mode ?? "on-demand",
+      maxConcurrency: opts.maxConcurrency ?? 8,
       // SnapStart's AWS_CONTAINER_AUTHORIZATION_TOKEN: a random UUID, as Lambda's.
       credentialsToken: randomUUID(),
       region: opts.region ?? "us-east-1",
@@ -171,6 +172,7 @@ export class LambdaEmulator extends EventEmitter {
    * initialised again first, as Lambda does on the next invoke; the result then carries `init`.
    */
   async invoke(payload?: unknown): Promise<InvokeResult> {
+    if (this.opts.mode === "lambda-managed-instances") return this.invokeConcurrently(payload);
     const before = await this.resetBeforeInvoke();
     if ("failed" in before) return before.failed;
     const init = before.init;
@@ -226,6 +228,36 @@ export class LambdaEmulator extends EventEmitter {
       result.reset = await this.shutdownGeneration(gen, outcome === "timeout" ? "timeout" : "failure");
       if (!this.isKilled()) this.phase = "failed";
     }
+    this.emit("invoke-done", result);
+    return result;
+  }
+
+  /**
+   * Managed Instances: invocations run side by side (as many as the runtime has workers waiting;
+   * more wait in the queue), nothing freezes, extensions get no INVOKE, and a timeout or an error
+   * ends that invocation only (the environment goes on, as there).
+   */
+  private async invokeConcurrently(payload: unknown): Promise<InvokeResult> {
+    if (this.phase !== "ready") throw new Error(`LambdaEmulator.invoke(): cannot invoke while the environment is ${this.phase}${this.phase === "new" ? " (call start() first)" : ""}`);
+    const gen = this.gen!;
+    const inv: Invocation = {
+      requestId: randomUUID(),
+      payload: payload === undefined ? "{}" : JSON.stringify(payload),
+      deadlineMs: Date.now() + this.opts.timeoutMs,
+      arn: this.functionArn,
+      traceId: traceHeader(),
+    };
+    gen.invocations.set(inv.requestId, inv);
+    const startedAt = epochMs();
+    this.recorder.mark("lambda", "invoke", inv.requestId);
+    deliverToRuntime(gen, inv, this.recorder.mark);
+    const outcome = await this.awaitOutcome(gen, () => inv.response !== undefined, startedAt + this.opts.timeoutMs);
+    gen.invocations.delete(inv.requestId);
+    const result = invokeAccounting(gen, inv, startedAt, outcome === "timeout");
+    result.ok = outcome === "done" && inv.response?.ok === true;
+    if (outcome === "timeout") result.error = { errorType: "Sandbox.Timedout", errorMessage: `RequestId: ${inv.requestId} Error: Task timed out after ${(this.opts.timeoutMs / 1000).toFixed(2)} seconds` };
+    else if (outcome !== "done") result.error = { errorType: gen.fatal?.type ?? "Emulator.Killed", errorMessage: gen.fatal?.message ?? "the emulator was killed during the invoke" };
+    this.recorder.mark("lambda", result.ok ? "invoke-done" : "invoke-failed", inv.requestId);
     this.emit("invoke-done", result);
     return result;
   }
@@ -314,7 +346,8 @@ export class LambdaEmulator extends EventEmitter {
     const deadline = startedAt + this.opts.initTimeoutMs;
     const gen: Generation = {
       extensions: [],
-      runtime: { queue: [] },
+      runtime: { queue: [], parked: [] },
+      invocations: new Map(),
       registrationOpen: true,
       initDone: false,
       shuttingDown: false,
@@ -379,6 +412,7 @@ export class LambdaEmulator extends EventEmitter {
       runtimeApi: this.runtimeApi,
       credentials: this.opts.credentials,
       mode: this.opts.mode,
+      ...(this.opts.mode === "lambda-managed-instances" ? { maxConcurrency: this.opts.maxConcurrency } : {}),
       ...(this.opts.mode === "snap-start"
         ? { containerCredentials: { uri: `http://${this.runtimeApi}${CONTAINER_CREDENTIALS_PATH}`, token: this.opts.credentialsToken } }
         : {}),

@@ -36,6 +36,7 @@ export const RESERVED_ENV_NAMES: readonly string[] = [
 /** Variables the runtime has and external extensions do not. */
 export const WITHHELD_FROM_EXTENSIONS: readonly string[] = [
   "AWS_EXECUTION_ENV",
+  "AWS_LAMBDA_MAX_CONCURRENCY",
   "AWS_LAMBDA_LOG_GROUP_NAME",
   "AWS_LAMBDA_LOG_STREAM_NAME",
   "AWS_XRAY_CONTEXT_MISSING",
@@ -53,6 +54,8 @@ export interface LambdaEnvInput {
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** `AWS_LAMBDA_INITIALIZATION_TYPE`; default on-demand. */
   mode?: string;
+  /** Managed Instances: the runtime's workers (`AWS_LAMBDA_MAX_CONCURRENCY`, runtime only). */
+  maxConcurrency?: number;
   /** Set (SnapStart): the credentials are on this endpoint, not in the environment. */
   containerCredentials?: { uri: string; token: string };
   region: string;
@@ -114,6 +117,7 @@ export function lambdaEnvironments(input: LambdaEnvInput): LambdaEnvironments {
   const runtime: Record<string, string> = {
     ...base,
     _HANDLER: input.handler,
+    ...(input.maxConcurrency ? { AWS_LAMBDA_MAX_CONCURRENCY: String(input.maxConcurrency) } : {}),
     LAMBDA_TASK_ROOT: input.functionDir,
     LAMBDA_RUNTIME_DIR: input.runtimeDir ?? spec.runtimeDir,
     AWS_EXECUTION_ENV: spec.executionEnv,

@@ -40,6 +40,8 @@ export interface EmulatorOptions {
    * instead. `lambda-managed-instances`: registering `INVOKE` is refused (403 `Extension.InvalidEventType`).
    */
   mode?: LambdaMode;
+  /** Managed Instances: how many invocations the runtime runs at once (`AWS_LAMBDA_MAX_CONCURRENCY`). Default 8. */
+  maxConcurrency?: number;
   /** Default `us-east-1`. */
   region?: string;
   /** Default `emulated-function`. */
