@@ -8,7 +8,7 @@ import { ConfigError, describe } from "./errors.ts";
 import { createLogger, Redactor } from "./log.ts";
 import { Agent } from "./agent.ts";
 import { runLifecycle, type InitFailure } from "./lambda/lifecycle.ts";
-import { eventsFor, executionMode, initBudgetMs } from "./lambda/mode.ts";
+import { executionMode, initBudgetMs } from "./lambda/mode.ts";
 import { versionLine } from "./self-check.ts";
 
 async function main(): Promise<number> {
@@ -58,7 +58,7 @@ async function main(): Promise<number> {
     },
     log,
     failure,
-    eventsFor(mode),
+    mode,
   );
 }
 

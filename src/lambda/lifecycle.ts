@@ -5,7 +5,11 @@
 import { describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { ExtensionsApi, type ExtensionEvent } from "./extensions-api.ts";
-import type { ExtensionEventType } from "./mode.ts";
+import { eventsFor, type ExecutionMode } from "./mode.ts";
+
+/** Managed Instances: retries of a failed `event/next`, 1 s doubling up to 30 s. */
+const NEXT_RETRY_FIRST_MS = 1_000;
+const NEXT_RETRY_MAX_MS = 30_000;
 
 export const EXTENSION_NAME = "vault-lambda-agent";
 
@@ -24,15 +28,17 @@ export interface InitFailure {
 /**
  * Runs the extension until SHUTDOWN; resolves with the process exit code.
  * `initFailure` is set when the configuration could not even be parsed: the extension still
- * registers, so that Lambda shows the reason instead of a bare crash. `events` depends on the
- * execution mode (./mode.ts: Managed Instances accept SHUTDOWN only).
+ * registers, so that Lambda shows the reason instead of a bare crash. The execution mode decides
+ * the events registered (./mode.ts: Managed Instances accept SHUTDOWN only) and what a failed
+ * `event/next` does: on Managed Instances an extension that exits takes the whole environment (and
+ * every invocation running in it) down, so the extension logs it, keeps serving, and asks again.
  */
 export async function runLifecycle(
   runtimeApi: string,
   hooks: LifecycleHooks,
   log: Logger,
   initFailure?: InitFailure,
-  events: ExtensionEventType[] = ["INVOKE", "SHUTDOWN"],
+  mode: ExecutionMode = "on-demand",
 ): Promise<number> {
   const api = new ExtensionsApi(runtimeApi, EXTENSION_NAME);
   let failure = initFailure;
@@ -45,20 +51,28 @@ export async function runLifecycle(
     }
   }
 
-  await api.register(events);
+  await api.register(eventsFor(mode));
   if (failure) {
     log.error("init failed", { errorType: failure.type, reason: failure.message });
     await api.initError(failure.type, failure.message).catch((err) => log.error("could not report the init error", { error: describe(err) }));
     return 1;
   }
 
+  let retryMs = NEXT_RETRY_FIRST_MS;
   for (;;) {
     let event: ExtensionEvent;
     try {
       event = await api.next();
+      retryMs = NEXT_RETRY_FIRST_MS;
     } catch (err) {
-      log.error("event/next failed; exiting", { error: describe(err) });
-      return 1;
+      if (mode !== "lambda-managed-instances") {
+        log.error("event/next failed; exiting", { error: describe(err) });
+        return 1;
+      }
+      log.error("event/next failed; still serving, asking again", { error: describe(err), retryInS: retryMs / 1000 });
+      await new Promise((r) => setTimeout(r, retryMs));
+      retryMs = Math.min(NEXT_RETRY_MAX_MS, retryMs * 2);
+      continue;
     }
     if (event.eventType === "INVOKE") {
       await hooks.onInvoke(event.deadlineMs).catch((err) => log.error("INVOKE handling failed", { error: describe(err) }));
