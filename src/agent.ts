@@ -8,6 +8,7 @@ import type { Config, DeclaredSecret } from "./config.ts";
 import type { Logger, Redactor } from "./log.ts";
 import { VaultClient } from "./vault/client.ts";
 import { Authenticator } from "./vault/auth.ts";
+import { CredentialsProvider } from "./aws/credentials.ts";
 import { TokenManager } from "./vault/token.ts";
 import { SecretCache } from "./cache/secret-cache.ts";
 import type { SecretRecord } from "./cache/record.ts";
@@ -18,10 +19,11 @@ import { LocalhostServer } from "./server/localhost-server.ts";
 import { VaultProxy } from "./server/proxy.ts";
 import { renderSecret } from "./render.ts";
 import { flavor, VERSION } from "./build-info.ts";
-import { executionMode } from "./lambda/mode.ts";
 import type { BuildFacts } from "./server/health.ts";
 import { EmfMetrics } from "./metrics/emf.ts";
 import { ReadinessGate } from "./readiness.ts";
+import type { ExecutionMode } from "./lambda/mode.ts";
+import { RefreshScheduler } from "./lambda/refresh-scheduler.ts";
 
 /** Time kept back from every deadline Lambda gives, for the answer to reach Lambda. */
 const SAFETY_MARGIN_MS = 250;
@@ -35,31 +37,53 @@ export class Agent {
   private readonly files = new SecretFiles();
   private readonly server: LocalhostServer | undefined;
   private readonly secrets = new Map<string, DeclaredSecret>();
-  /** With `VAULT_METRICS=emf`; flushed at the end of init, of each INVOKE and of SHUTDOWN. */
+  /** With `VAULT_METRICS=emf`; flushed at the end of init, of each refresh cycle (INVOKE or timer) and of SHUTDOWN. */
   private readonly metrics: EmfMetrics | undefined;
   /** Opened when the init work is done; the localhost server's requests wait on it until then. */
   readonly readiness = new ReadinessGate();
+  /** Managed Instances only: INVOKE never comes, a timer freshens instead. */
+  private readonly scheduler: RefreshScheduler | undefined;
+  private readonly auth: Authenticator;
+  /** SnapStart: everything was revoked before the snapshot; the next INVOKE logs in and reads again. */
+  private restorePending = false;
+  private restoring: Promise<void> | undefined;
 
   constructor(
     private readonly config: Config,
     private readonly log: Logger,
     redactor: Redactor,
-    build: Omit<BuildFacts, "startedAt"> = { version: VERSION, flavor: flavor(), mode: executionMode() },
+    private readonly mode: ExecutionMode = "on-demand",
+    build: Omit<BuildFacts, "startedAt"> = { version: VERSION, flavor: flavor(), mode },
   ) {
-    redactor.add(config.aws.secretAccessKey);
-    redactor.add(config.aws.sessionToken);
     redactor.add(config.callerToken);
+    const credentials = new CredentialsProvider(
+      { environment: config.aws.credentials, container: config.aws.containerCredentials },
+      { timeoutMs: config.clientTimeoutMs, onCredentials: (c) => [c.secretAccessKey, c.sessionToken].forEach((v) => redactor.add(v)) },
+    );
     this.client = new VaultClient({ vaultAddr: config.vaultAddr, namespace: config.namespace, timeoutMs: config.clientTimeoutMs, maxRetries: config.maxRetries, tls: config.tls });
     const metrics = (this.metrics = config.metrics === "emf" ? new EmfMetrics(config.aws.functionName) : undefined);
     if (metrics) this.client.onRequest = (ms, failed) => metrics.vaultRequest(ms, failed);
-    const auth = new Authenticator(this.client, config, log);
-    this.tokens = new TokenManager({ client: this.client, auth, graceMs: config.gracePeriodMs, log, metrics });
+    this.auth = new Authenticator(this.client, config, log, credentials);
+    this.tokens = new TokenManager({ client: this.client, auth: this.auth, graceMs: config.gracePeriodMs, log, metrics });
     this.tokens.onReplaced = (previous, next) => {
       redactor.add(next.clientToken);
       redactor.add(next.accessor);
       if (previous) log.debug("token replaced; secrets read under the old token will be read again", { previous: previous.serial, next: next.serial });
+      this.scheduler?.poke();
     };
-    this.cache = new SecretCache({ client: this.client, tokens: this.tokens, log, redactor, graceMs: config.gracePeriodMs, waitMs: config.clientTimeoutMs, metrics });
+    this.cache = new SecretCache({
+      client: this.client,
+      tokens: this.tokens,
+      log,
+      redactor,
+      graceMs: config.gracePeriodMs,
+      waitMs: config.clientTimeoutMs,
+      metrics,
+      onStored: () => this.scheduler?.poke(),
+    });
+    if (mode === "lambda-managed-instances") {
+      this.scheduler = new RefreshScheduler({ nextWake: () => this.nextRefresh(), run: () => this.freshen(this.refreshDeadline()), log });
+    }
     for (const secret of config.secrets) {
       this.secrets.set(secret.key, secret);
       this.cache.define({
@@ -120,6 +144,7 @@ export class Agent {
     try {
       const timeline = await this.loginAndRead(deadline);
       this.readiness.open();
+      this.scheduler?.start();
       // Nothing may be in flight to Vault when the lifecycle calls `next` (as at every INVOKE).
       // Requests the function's init makes cannot be frozen mid-flight: Lambda freezes only once
       // the function's init is over too, and it waits for their answers.
@@ -165,6 +190,8 @@ export class Agent {
     timeline.secrets = this.config.secrets.length;
     // Since the process started: what Lambda's init phase spent on the extension.
     this.metrics?.flush({ initDurationMs: Date.now() - performance.timeOrigin });
+    // SnapStart: nothing live goes into the snapshot (before the gate opens: see docs/architecture.md).
+    if (this.mode === "snap-start") await this.beforeSnapshot(deadline);
     return timeline;
   }
 
@@ -173,20 +200,83 @@ export class Agent {
    * abandon) every request to Vault, because calling `next` may freeze the process at any moment.
    */
   async onInvoke(deadlineMs: number): Promise<void> {
-    const deadline = Math.min(deadlineMs - SAFETY_MARGIN_MS, Date.now() + this.config.clientTimeoutMs * 2);
+    const deadline = Math.min(deadlineMs - SAFETY_MARGIN_MS, this.refreshDeadline());
+    if (this.restorePending) await this.afterRestore(deadline);
+    await this.freshen(deadline);
+    const abandoned = await this.client.drain(Math.max(0, deadline - Date.now()));
+    if (abandoned > 0) this.log.warn("abandoned requests to Vault before the freeze", { count: abandoned });
+  }
+
+  /** The token per `tokenAction`, then every held value per `dueAtInvoke`; at INVOKE, or on Managed Instances' timer. */
+  private async freshen(deadline: number): Promise<void> {
     try {
       await this.tokens.refresh(deadline);
     } catch (err) {
-      this.log.warn("token refresh at INVOKE failed", { error: describe(err) });
+      this.log.warn("token refresh failed", { error: describe(err) });
     }
     await this.cache.freshen(deadline);
     this.cache.evictExpired((key) => !this.secrets.has(key));
-    const abandoned = await this.client.drain(Math.max(0, deadline - Date.now()));
-    if (abandoned > 0) this.log.warn("abandoned requests to Vault before the freeze", { count: abandoned });
-    const token = this.tokens.current;
-    const wake = nextWake(token ? [token.lease, ...this.cache.leases()] : this.cache.leases(), Date.now());
+    const wake = this.nextRefresh();
     this.log.debug("freshened", { nextRefreshInS: Number.isFinite(wake) ? Math.ceil((wake - Date.now()) / 1000) : null });
     this.metrics?.flush();
+  }
+
+  /** When the token or a value refreshed ahead next needs attention (the policy's `nextWake`). */
+  private nextRefresh(): number {
+    const token = this.tokens.current;
+    const leases = this.cache.refreshedLeases();
+    return nextWake(token && !token.dead ? [token.lease, ...leases] : leases, Date.now());
+  }
+
+  private refreshDeadline(): number {
+    return Date.now() + this.config.clientTimeoutMs * 2;
+  }
+
+  /**
+   * SnapStart, at the end of init: the login and the reads proved the configuration works; now
+   * nothing live may go into the snapshot, which every restored environment shares, for days. Revoke
+   * the token and the leases, forget the values, delete the files, drop pooled sockets.
+   */
+  private async beforeSnapshot(deadline: number): Promise<void> {
+    const bound = Math.max(deadline, Date.now() + this.config.clientTimeoutMs);
+    const [leases, tokens] = await Promise.all([this.cache.revokeAll(bound), this.tokens.revokeAll(bound)]);
+    this.cache.forgetAll();
+    this.tokens.forgetAll();
+    this.auth.forget();
+    const filesDeleted = this.files.removeAll();
+    this.client.close();
+    this.restorePending = true;
+    const summary = { leasesRevoked: leases.revoked, tokensRevoked: tokens.revoked, filesDeleted };
+    if (leases.failed + tokens.failed > 0) {
+      this.log.error("could not revoke everything before the snapshot; what failed expires on its own", { ...summary, leasesFailed: leases.failed, tokensFailed: tokens.failed });
+    } else {
+      this.log.info("revoked everything before the snapshot; a restore logs in and reads again", summary);
+    }
+  }
+
+  /**
+   * SnapStart, at the first INVOKE after a restore: fresh credentials from the endpoint, a new
+   * login, every declared secret read again, files rewritten. Handler requests that come first do
+   * the same lazily and share the same login and reads (one of each).
+   */
+  private afterRestore(deadline: number): Promise<void> {
+    this.restoring ??= (async () => {
+      try {
+        // A handler request may have come first: its login and reads count (ensure and fresh).
+        await this.tokens.ensure(deadline);
+        const stale = this.config.secrets.filter((s) => !this.cache.fresh(s.key));
+        const reads = await Promise.allSettled(stale.map((s) => this.cache.refresh(s.key, "replace", deadline)));
+        const failed = reads.filter((r) => r.status === "rejected");
+        for (const r of failed) this.log.error("reading a secret after the restore failed; the next request retries", { error: describe((r as PromiseRejectedResult).reason) });
+        this.restorePending = failed.length > 0;
+        this.log.info("restored: logged in and read again", { secrets: reads.length - failed.length });
+      } catch (err) {
+        this.log.error("login after the restore failed; the next INVOKE or request retries", { error: describe(err) });
+      } finally {
+        this.restoring = undefined;
+      }
+    })();
+    return this.restoring;
   }
 
   /** SHUTDOWN: revoke what is held (unless told not to), delete files, close the listener. */
@@ -194,6 +284,8 @@ export class Agent {
     const t0 = Date.now();
     this.readiness.close();
     const deadline = Math.max(t0 + 50, deadlineMs - SAFETY_MARGIN_MS);
+    // A scheduled refresh in progress is given a moment to finish, so that what it obtains is revoked too.
+    if (this.scheduler) await settleWithin(this.scheduler.stop(), Math.min(500, (deadline - t0) / 4));
     let summary: Record<string, unknown> = { revoke: false };
     if (this.config.revokeOnShutdown) {
       const [leases, tokens] = await Promise.all([this.cache.revokeAll(deadline), this.tokens.revokeAll(deadline)]);
@@ -225,4 +317,16 @@ export class Agent {
       throw new InitError(initErrorType("local", "read"), `${secret.variable}: could not write ${secret.file}: ${describe(err)}`, { cause: err });
     }
   }
+}
+
+/** Waits for `p`, but no longer than `ms`. */
+function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, Math.max(0, ms));
+    timer.unref();
+    p.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    }).catch(() => undefined);
+  });
 }

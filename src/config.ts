@@ -19,10 +19,11 @@
 import { lambdaLogLevel, type LogLevel } from "./log.ts";
 import type { TlsConfig } from "./vault/client.ts";
 import { ConfigError } from "./errors.ts";
-import { AWS_REGION_SHAPE } from "./aws/sts-endpoint.ts";
+import { AWS_REGION_SHAPE, type AwsCredentials } from "./aws/sts-endpoint.ts";
+import type { ContainerCredentialsEndpoint } from "./aws/credentials.ts";
 import { checkFileMode, checkTlsFiles, checkVaultAddress, readVaultAddress } from "./config/checks.ts";
 import { lookalikeWarnings } from "./config/lookalikes.ts";
-import { httpUrl, quote } from "./config/parsers.ts";
+import { credentialsEndpoint, httpUrl, quote } from "./config/parsers.ts";
 import { Reader } from "./config/reader.ts";
 import { parseSecrets } from "./config/secrets.ts";
 import { readVariables, VARIABLES, type Settings } from "./config/variables.ts";
@@ -55,9 +56,10 @@ export interface DeclaredSecret {
 }
 
 export interface AwsEnvironment {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
+  /** AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN: the login is signed with these when set. */
+  credentials?: AwsCredentials;
+  /** AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN (SnapStart): used when the keys are not set. */
+  containerCredentials?: ContainerCredentialsEndpoint;
   /** AWS_REGION ?? AWS_DEFAULT_REGION. */
   region?: string;
   /** AWS_LAMBDA_FUNCTION_NAME, or "vault-lambda-agent". */
@@ -141,15 +143,24 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   return assemble(address.vaultAddr, address.vaultAddrVariable, s, secrets, aws, callerToken, warnings);
 }
 
-/** The AWS credentials the login is signed with, the region, the function's name. */
+/** The AWS credentials the login is signed with (or where to fetch them), the region, the function's name. */
 function readAwsEnvironment(r: Reader, s: Settings): AwsEnvironment {
-  const signingHelp =
-    "the extension signs its Vault login with the function's AWS credentials, which Lambda sets; " +
-    "outside Lambda set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials)";
   const accessKeyId = r.get("AWS_ACCESS_KEY_ID");
   const secretAccessKey = r.get("AWS_SECRET_ACCESS_KEY");
-  if (accessKeyId === undefined) r.problem("AWS_ACCESS_KEY_ID", `not set (${signingHelp})`);
-  if (secretAccessKey === undefined) r.problem("AWS_SECRET_ACCESS_KEY", `not set (${signingHelp})`);
+  const endpointUri = r.optional("AWS_CONTAINER_CREDENTIALS_FULL_URI", undefined, credentialsEndpoint("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+  const endpointSet = r.has("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+  if (accessKeyId === undefined && secretAccessKey === undefined && !endpointSet) {
+    r.problem(
+      "AWS_ACCESS_KEY_ID",
+      "not set, and AWS_CONTAINER_CREDENTIALS_FULL_URI is not set either: the extension signs its Vault login with the function's AWS credentials, " +
+        "which Lambda sets (as keys, or under SnapStart as the container-credentials endpoint); outside Lambda set AWS_ACCESS_KEY_ID and " +
+        "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials)",
+    );
+  } else if (accessKeyId !== undefined && secretAccessKey === undefined) {
+    r.problem("AWS_SECRET_ACCESS_KEY", "not set, but AWS_ACCESS_KEY_ID is: set both, or neither (to use AWS_CONTAINER_CREDENTIALS_FULL_URI)");
+  } else if (accessKeyId === undefined && secretAccessKey !== undefined) {
+    r.problem("AWS_ACCESS_KEY_ID", "not set, but AWS_SECRET_ACCESS_KEY is: set both, or neither (to use AWS_CONTAINER_CREDENTIALS_FULL_URI)");
+  }
   const regionVariable = r.has("AWS_REGION") ? "AWS_REGION" : "AWS_DEFAULT_REGION";
   const region = r.get("AWS_REGION") ?? r.get("AWS_DEFAULT_REGION");
   if (s.assumedRoleArn !== undefined) {
@@ -165,11 +176,13 @@ function readAwsEnvironment(r: Reader, s: Settings): AwsEnvironment {
   }
   const functionName = r.get("AWS_LAMBDA_FUNCTION_NAME") ?? DEFAULT_FUNCTION_NAME;
   const stsEndpointUrl = r.optional("AWS_ENDPOINT_URL_STS", undefined, httpUrl("AWS_ENDPOINT_URL_STS", "an STS endpoint", "https://sts.us-east-1.amazonaws.com"));
+  const credentials =
+    accessKeyId !== undefined && secretAccessKey !== undefined ? compact({ accessKeyId, secretAccessKey, sessionToken: r.get("AWS_SESSION_TOKEN") }) : undefined;
+  const containerCredentials = credentials || endpointUri === undefined ? undefined : compact({ uri: endpointUri, authorizationToken: r.get("AWS_CONTAINER_AUTHORIZATION_TOKEN") });
   return compact({
-    accessKeyId: accessKeyId ?? "",
-    secretAccessKey: secretAccessKey ?? "",
+    credentials,
+    containerCredentials,
     functionName,
-    sessionToken: r.get("AWS_SESSION_TOKEN"),
     region: region?.toLowerCase(),
     stsEndpointUrl,
   });

@@ -8,12 +8,9 @@ import { ConfigError, describe } from "./errors.ts";
 import { createLogger, lambdaLogLevel, Redactor } from "./log.ts";
 import { Agent } from "./agent.ts";
 import { registrationOrder, runLifecycle, type InitFailure } from "./lambda/lifecycle.ts";
+import { executionMode, initBudgetMs } from "./lambda/mode.ts";
 import { versionLine } from "./self-check.ts";
 import { flavor, VERSION } from "./build-info.ts";
-import { executionMode } from "./lambda/mode.ts";
-
-/** Lambda's init phase lasts 10 s for everything, the function's own init included. */
-const INIT_BUDGET_MS = 6_500;
 
 async function main(): Promise<number> {
   if (process.argv[2] === "--version") {
@@ -36,8 +33,11 @@ async function main(): Promise<number> {
   }
   const levelFromEnv = (process.env.VAULT_LOG_LEVEL ?? "").trim().toLowerCase();
   const log = createLogger({ level: config?.logLevel ?? (levelFromEnv === "off" ? "off" : (lambdaLogLevel(process.env.AWS_LAMBDA_LOG_LEVEL) ?? "info")), redactor });
-  const build = { version: VERSION, flavor: flavor(), mode: executionMode() };
-  log.info("vault-lambda-agent starting", { ...build, node: process.version });
+  const { mode, warning: modeWarning } = executionMode(process.env);
+  const initBudget = initBudgetMs(mode);
+  const build = { version: VERSION, flavor: flavor(), mode };
+  log.info("vault-lambda-agent starting", { ...build, initBudgetMs: initBudget, node: process.version });
+  if (modeWarning) log.warn(modeWarning);
   for (const warning of [...compat.warnings, ...(config?.warnings ?? [])]) log.warn(warning);
   for (const notice of compat.notices) log.info(notice);
 
@@ -48,7 +48,7 @@ async function main(): Promise<number> {
   }
 
   const configuredAt = performance.now();
-  const agent = config ? new Agent(config, log, redactor, build) : undefined;
+  const agent = config ? new Agent(config, log, redactor, mode, build) : undefined;
   const registration = config ? registrationOrder(config) : "early";
   let listenedAt = 0;
   const preRegister: Record<string, number> = { nodeBootMs: performance.nodeTiming.bootstrapComplete, bundleMs: mainAt - performance.nodeTiming.bootstrapComplete, configMs: configuredAt - mainAt, agentMs: performance.now() - configuredAt };
@@ -61,14 +61,14 @@ async function main(): Promise<number> {
       registration,
       listen: async () => {
         const t = performance.now();
-        await agent!.listen(startedAt + INIT_BUDGET_MS);
+        await agent!.listen(startedAt + initBudget);
         listenedAt = performance.now();
         preRegister.listenMs = listenedAt - t;
       },
       init: async () => {
         // Early: this starts right after register answered.
         if (registration === "early") preRegister.registerMs = performance.now() - listenedAt;
-        const timeline = await agent!.init(startedAt + INIT_BUDGET_MS);
+        const timeline = await agent!.init(startedAt + initBudget);
         const rounded = Object.fromEntries(Object.entries(preRegister).map(([k, v]) => [k, Math.round(v * 10) / 10]));
         log.info("ready", { ...timeline, initMs: Date.now() - startedAt, registration, preRegister: rounded });
       },
@@ -84,6 +84,7 @@ async function main(): Promise<number> {
     },
     log,
     failure,
+    mode,
   );
 }
 

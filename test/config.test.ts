@@ -151,9 +151,7 @@ describe("parseConfig: defaults", () => {
       metrics: "off",
       callerToken: SESSION_TOKEN,
       aws: {
-        accessKeyId: "ASIAEXAMPLEEXAMPLE00",
-        secretAccessKey: SECRET_KEY,
-        sessionToken: SESSION_TOKEN,
+        credentials: { accessKeyId: "ASIAEXAMPLEEXAMPLE00", secretAccessKey: SECRET_KEY, sessionToken: SESSION_TOKEN },
         region: "eu-west-1",
         functionName: "my-function",
       },
@@ -724,11 +722,52 @@ describe("parseConfig: declared secrets", () => {
 // ---------------------------------------------------------------------------------------------
 
 describe("parseConfig: AWS credentials and the caller token", () => {
-  it("needs the function's credentials to sign the login", () => {
+  it("needs the function's credentials to sign the login, naming both places they may come from", () => {
     const list = errors({}, without(BASE, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"));
-    expect(list).toHaveLength(2);
-    expect(list[0]).toMatch(/^AWS_ACCESS_KEY_ID: not set \(the extension signs its Vault login with the function's AWS credentials, which Lambda sets; outside Lambda set/);
-    expect(list[1]).toMatch(/^AWS_SECRET_ACCESS_KEY: not set/);
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatch(/^AWS_ACCESS_KEY_ID: not set, and AWS_CONTAINER_CREDENTIALS_FULL_URI is not set either: the extension signs its Vault login/);
+    expect(list[0]).toContain("outside Lambda set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+  });
+
+  it("wants both keys or neither", () => {
+    expect(error({}, without(BASE, "AWS_SECRET_ACCESS_KEY"))).toMatch(/^AWS_SECRET_ACCESS_KEY: not set, but AWS_ACCESS_KEY_ID is: set both, or neither/);
+    expect(error({}, without(BASE, "AWS_ACCESS_KEY_ID"))).toMatch(/^AWS_ACCESS_KEY_ID: not set, but AWS_SECRET_ACCESS_KEY is: set both, or neither/);
+  });
+
+  it("takes the container-credentials endpoint when the keys are not set (SnapStart), with its token as the caller token", () => {
+    const env = {
+      ...without(BASE, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"),
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://127.0.0.1:9001/2021-04-23/credentials",
+      AWS_CONTAINER_AUTHORIZATION_TOKEN: CONTAINER_TOKEN,
+    };
+    const c = parseConfig(env);
+    expect(c.aws.credentials).toBeUndefined();
+    expect(c.aws.containerCredentials).toEqual({ uri: "http://127.0.0.1:9001/2021-04-23/credentials", authorizationToken: CONTAINER_TOKEN });
+    expect(c.callerToken).toBe(CONTAINER_TOKEN);
+    // The endpoint without a token is asked without one.
+    const bare = parseConfig({ ...env, AWS_CONTAINER_AUTHORIZATION_TOKEN: undefined, VAULT_AGENT_REQUIRE_TOKEN: "false" });
+    expect(bare.aws.containerCredentials).toEqual({ uri: "http://127.0.0.1:9001/2021-04-23/credentials" });
+  });
+
+  it("prefers the keys to the endpoint, as the AWS SDKs do", () => {
+    const c = parseConfig({ ...BASE, AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://127.0.0.1:9001/2021-04-23/credentials" });
+    expect(c.aws.credentials?.accessKeyId).toBe("ASIAEXAMPLEEXAMPLE00");
+    expect(c.aws.containerCredentials).toBeUndefined();
+  });
+
+  it("plain http to the endpoint only on this host or AWS's link-local addresses, as the AWS SDKs allow", () => {
+    const env = without(BASE, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY");
+    for (const ok of ["http://127.0.0.1:9001/c", "http://localhost:9001/c", "http://169.254.170.2/v2/credentials", "http://169.254.170.23/v1/credentials", "https://creds.example.com/c"]) {
+      expect(parseConfig({ ...env, AWS_CONTAINER_CREDENTIALS_FULL_URI: ok }).aws.containerCredentials?.uri, ok).toBe(ok);
+    }
+    expect(error({}, { ...env, AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://creds.example.com/c" })).toMatch(
+      /^AWS_CONTAINER_CREDENTIALS_FULL_URI: "http:\/\/creds.example.com\/c": plain http is allowed only to this host .* use https for creds.example.com/,
+    );
+  });
+
+  it("says what is wrong with an endpoint that is not an http URL", () => {
+    const env = { ...without(BASE, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), AWS_CONTAINER_CREDENTIALS_FULL_URI: "127.0.0.1:9001/creds" };
+    expect(error({}, env)).toMatch(/^AWS_CONTAINER_CREDENTIALS_FULL_URI: "127.0.0.1:9001\/creds" is not a credentials endpoint: use an http:\/\/ or https:\/\/ URL/);
   });
 
   it("works with long-term credentials outside Lambda when the token check is off", () => {

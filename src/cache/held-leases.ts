@@ -32,6 +32,11 @@ export class HeldLeases {
     if (held) held.expiresAt = expiresAt;
   }
 
+  /** Forgets every lease (SnapStart, once they were revoked before the snapshot). */
+  clear(): void {
+    this.held.clear();
+  }
+
   /** Leases held and still alive. */
   live(): HeldLease[] {
     const now = this.now();

@@ -19,6 +19,7 @@ import {
   evictable,
   isFresh,
   planServe,
+  refreshedAhead,
   type HeldValue,
   type Lease,
   type RefreshAction,
@@ -75,6 +76,8 @@ export interface SecretCacheOptions {
   clock?: Clock;
   /** Jitter of refresh points, in [0, 1); tests fix it. */
   random?: () => number;
+  /** Called whenever a value was read or renewed (Managed Instances' scheduler re-arms its timer). */
+  onStored?: () => void;
 }
 
 export class SecretCache {
@@ -224,10 +227,35 @@ export class SecretCache {
     return this.held.revokeAll(this.opts.client, this.opts.tokens.current, deadline, this.opts.log);
   }
 
+  /**
+   * Forgets every value and lease (SnapStart, before the snapshot, after `revokeAll`): declared
+   * secrets stay defined and are read again when next asked for; cached proxy reads are dropped.
+   */
+  forgetAll(): void {
+    for (const [key, entry] of this.entries) {
+      if (entry.kind === "proxy") this.entries.delete(key);
+      else entry.value = undefined;
+    }
+    this.held.clear();
+  }
+
   /** Every lease the policy must watch: the effective lease of each held value. */
   leases(): Lease[] {
     const out: Lease[] = [];
     for (const entry of this.entries.values()) if (entry.value) out.push(this.effectiveLease(entry.value));
+    return out;
+  }
+
+  /**
+   * The leases `freshen` acts on: every held value but cached proxy reads without a lease, which
+   * are never refreshed ahead (a timer woken for them would find nothing to do).
+   */
+  refreshedLeases(): Lease[] {
+    const out: Lease[] = [];
+    for (const entry of this.entries.values()) {
+      const v = entry.value;
+      if (v && refreshedAhead({ kind: entry.kind, leased: v.leaseId !== "" })) out.push(this.effectiveLease(v));
+    }
     return out;
   }
 
@@ -258,6 +286,7 @@ export class SecretCache {
     const level = entry.kind === "declared" ? "info" : "debug";
     this.opts.log[level]("read secret", { secret: entry.label, path: stripQuery(entry.path), leaseId: record.leaseId || undefined, ttlSeconds: record.leaseDurationS });
     entry.onChange?.(record);
+    this.opts.onStored?.();
     return record;
   }
 
@@ -290,6 +319,7 @@ export class SecretCache {
     this.opts.log.info("renewed lease", { secret: entry.label, leaseId: record.leaseId, ttlSeconds: seconds, capped: renewal.capped });
     if (afterLeaseRenewal(renewal, now) === "replace") return this.read(entry, deadline);
     entry.onChange?.(record);
+    this.opts.onStored?.();
     return record;
   }
 }

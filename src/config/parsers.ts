@@ -125,6 +125,23 @@ export function parseHttpUrl(variable: string, value: string, what: string, exam
   return { normalised: `${url.protocol}//${url.host}${pathname}`, url };
 }
 
+/**
+ * The container-credentials endpoint: over plain http only on this host or at the link-local
+ * addresses AWS uses (ECS, EKS), as the AWS SDKs allow, since the request carries the authorization
+ * token and the answer carries credentials.
+ */
+export function credentialsEndpoint(variable: string): Parser<string> {
+  return (v) => {
+    const parsed = parseHttpUrl(variable, v, "a credentials endpoint", "http://127.0.0.1:9001/2021-04-23/credentials");
+    if (typeof parsed === "string") return invalid(parsed);
+    const host = parsed.url.hostname;
+    if (parsed.url.protocol === "http:" && !isLoopback(host) && !["169.254.170.2", "169.254.170.23", "[fd00:ec2::23]"].includes(host)) {
+      return invalid(`${quote(v)}: plain http is allowed only to this host (127.0.0.1) or AWS's link-local credential addresses; use https for ${host}`);
+    }
+    return parsed.normalised;
+  };
+}
+
 export function isLoopback(hostname: string): boolean {
   return (
     hostname === "localhost" ||

@@ -7,6 +7,11 @@ import type { Config } from "../config.ts";
 import { describe } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { ExtensionsApi, type ExtensionEvent } from "./extensions-api.ts";
+import { eventsFor, type ExecutionMode } from "./mode.ts";
+
+/** Managed Instances: retries of a failed `event/next`, 1 s doubling up to 30 s. */
+const NEXT_RETRY_FIRST_MS = 1_000;
+const NEXT_RETRY_MAX_MS = 30_000;
 
 export const EXTENSION_NAME = "vault-lambda-agent";
 
@@ -46,9 +51,18 @@ function asFailure(err: unknown): InitFailure {
 /**
  * Runs the extension until SHUTDOWN; resolves with the process exit code.
  * `initFailure` is set when the configuration could not even be parsed: the extension still
- * registers, so that Lambda shows the reason instead of a bare crash.
+ * registers, so that Lambda shows the reason instead of a bare crash. The execution mode decides
+ * the events registered (./mode.ts: Managed Instances accept SHUTDOWN only) and what a failed
+ * `event/next` does: on Managed Instances an extension that exits takes the whole environment (and
+ * every invocation running in it) down, so the extension logs it, keeps serving, and asks again.
  */
-export async function runLifecycle(runtimeApi: string, hooks: LifecycleHooks, log: Logger, initFailure?: InitFailure): Promise<number> {
+export async function runLifecycle(
+  runtimeApi: string,
+  hooks: LifecycleHooks,
+  log: Logger,
+  initFailure?: InitFailure,
+  mode: ExecutionMode = "on-demand",
+): Promise<number> {
   const api = new ExtensionsApi(runtimeApi, EXTENSION_NAME);
   let failure = initFailure;
   // Nothing to undo when the configuration failed: nothing was built.
@@ -63,7 +77,7 @@ export async function runLifecycle(runtimeApi: string, hooks: LifecycleHooks, lo
     }
   }
 
-  await api.register(["INVOKE", "SHUTDOWN"]);
+  await api.register(eventsFor(mode));
   if (!failure && hooks.registration === "early") {
     // The first `next` comes only once this is done: no request to Vault is in flight then.
     try {
@@ -79,13 +93,21 @@ export async function runLifecycle(runtimeApi: string, hooks: LifecycleHooks, lo
     return 1;
   }
 
+  let retryMs = NEXT_RETRY_FIRST_MS;
   for (;;) {
     let event: ExtensionEvent;
     try {
       event = await api.next();
+      retryMs = NEXT_RETRY_FIRST_MS;
     } catch (err) {
-      log.error("event/next failed; exiting", { error: describe(err) });
-      return 1;
+      if (mode !== "lambda-managed-instances") {
+        log.error("event/next failed; exiting", { error: describe(err) });
+        return 1;
+      }
+      log.error("event/next failed; still serving, asking again", { error: describe(err), retryInS: retryMs / 1000 });
+      await new Promise((r) => setTimeout(r, retryMs));
+      retryMs = Math.min(NEXT_RETRY_MAX_MS, retryMs * 2);
+      continue;
     }
     if (event.eventType === "INVOKE") {
       await hooks.onInvoke(event.deadlineMs, event.requestId).catch((err) => log.error("INVOKE handling failed", { error: describe(err) }));

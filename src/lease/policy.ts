@@ -196,8 +196,13 @@ export function afterFailedRefresh(v: Pick<HeldValue, "lease" | "token"> | undef
  * without a lease are not refreshed ahead: the next request reads them again.
  */
 export function dueAtInvoke(v: HeldValue, now: number): LeaseAction {
-  if (v.kind === "proxy" && !v.leased) return "keep";
+  if (!refreshedAhead(v)) return "keep";
   return valueAction(v, now);
+}
+
+/** Whether a held value is refreshed ahead of need (at INVOKE, or by Managed Instances' timer). */
+export function refreshedAhead(v: Pick<HeldValue, "kind" | "leased">): boolean {
+  return !(v.kind === "proxy" && !v.leased);
 }
 
 /** Cached proxy reads are dropped once they can no longer be served (nothing refreshes them). */

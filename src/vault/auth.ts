@@ -4,6 +4,7 @@
  * request to `auth/<provider>/login`.
  */
 import type { AwsCredentials } from "../aws/sts-endpoint.ts";
+import type { CredentialsProvider } from "../aws/credentials.ts";
 import type { AwsEnvironment } from "../config.ts";
 import { AgentError, describe, isTransient, VaultError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -39,10 +40,11 @@ export class Authenticator {
     private readonly client: VaultClient,
     private readonly settings: LoginSettings,
     private readonly log: Logger,
+    private readonly source: Pick<CredentialsProvider, "credentials">,
   ) {}
 
   async login(opts: { deadline?: number; retries?: number; signal?: AbortSignal } = {}): Promise<TokenGrant> {
-    const credentials = await this.signingCredentials();
+    const credentials = await this.signingCredentials(opts.deadline);
     const body = await buildIamLoginBody({
       credentials,
       stsRegion: this.settings.stsRegion,
@@ -78,13 +80,18 @@ export class Authenticator {
     };
   }
 
-  private async signingCredentials(): Promise<AwsCredentials> {
+  /** Forgets assumed-role credentials (SnapStart: none may be used after a restore). */
+  forget(): void {
+    this.assumed = undefined;
+  }
+
+  private async signingCredentials(deadline?: number): Promise<AwsCredentials> {
     const aws = this.settings.aws;
-    const own: AwsCredentials = { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey, sessionToken: aws.sessionToken };
     const roleArn = this.settings.assumedRoleArn;
-    if (!roleArn) return own;
     // Assumed credentials are reused until a minute before they expire; a login after that assumes again.
-    if (this.assumed?.expiration && this.assumed.expiration.getTime() - 60_000 > Date.now()) return this.assumed;
+    if (roleArn && this.assumed?.expiration && this.assumed.expiration.getTime() - 60_000 > Date.now()) return this.assumed;
+    const own = await this.source.credentials(deadline);
+    if (!roleArn) return own;
     const { assumeRole } = await import("../aws/assume-role.ts");
     try {
       this.assumed = await assumeRole({

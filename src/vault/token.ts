@@ -119,6 +119,12 @@ export class TokenManager {
     }
   }
 
+  /** Forgets every token (SnapStart, before the snapshot, after `revokeAll`): the next use logs in. */
+  forgetAll(): void {
+    this.currentToken = undefined;
+    this.held.clear();
+  }
+
   markDead(token: TokenState): void {
     token.dead = true;
     if (this.currentToken === token) this.opts.log.debug("current token is dead", { token: token.serial });

@@ -17,13 +17,13 @@ const LEASE_S = 3_600; // refresh point at 40 min (no jitter), grace from 60 min
 const DB: EntrySpec = { key: "db", label: "DB", path: "database/creds/app", kind: "declared", staticTtlMs: 5 * MINUTE };
 const KV: EntrySpec = { key: "config", label: "CONFIG", path: "secret/data/app", kind: "declared", staticTtlMs: 5 * MINUTE };
 
-function setup(opts: { tokenTtlS?: number; waitMs?: number } = {}) {
+function setup(opts: { tokenTtlS?: number; waitMs?: number; onStored?: () => void } = {}) {
   const clock = new FakeClock();
   const vault = new FakeVault();
   const auth = new FakeAuth(opts.tokenTtlS ?? 4 * 3_600);
   const { log, lines, redactor } = testLogger();
   const tokens = new TokenManager({ client: vault, auth, graceMs: GRACE, log, clock: clock.now, random: () => 0 });
-  const cache = new SecretCache({ client: vault, tokens, log, redactor, graceMs: GRACE, waitMs: opts.waitMs ?? 1_000, clock: clock.now, random: () => 0 });
+  const cache = new SecretCache({ client: vault, tokens, log, redactor, graceMs: GRACE, waitMs: opts.waitMs ?? 1_000, clock: clock.now, random: () => 0, onStored: opts.onStored });
   let users = 0;
   const leases = new Map<string, string>();
   // A database engine: a new user per read, leases renewable for what is asked.
@@ -295,6 +295,47 @@ describe("eviction and revocation", () => {
     expect(await cache.revokeAll(clock.t + 1_000)).toEqual({ revoked: 1, alreadyGone: 1, failed: 0 });
     expect(vault.calls.filter((c) => c.path === "sys/leases/revoke").map((c) => c.token)).toEqual(["token-2", "token-2"]);
     expect(cache.liveLeases).toEqual([]);
+  });
+
+  it("forgetAll (SnapStart, before the snapshot): no value, no lease, proxy reads dropped; the next ask reads under the next token", async () => {
+    const { vault, cache, tokens } = setup();
+    cache.define({ key: "proxy:a", label: "/v1/a", path: "a", kind: "proxy", staticTtlMs: MINUTE });
+    vault.on("GET", "a", () => answer(200, { data: { x: 1 } }));
+    await Promise.all([cache.get("proxy:a"), cache.get("db"), cache.get("config")]);
+    cache.forgetAll();
+    tokens.forgetAll();
+    expect(cache.has("proxy:a")).toBe(false);
+    expect(cache.has("db")).toBe(true);
+    expect(cache.fresh("db")).toBeUndefined();
+    expect(cache.liveLeases).toEqual([]);
+    expect(cache.leases()).toEqual([]);
+    const again = await cache.get("db");
+    expect(again.status).toBe("MISS");
+    expect(again.record.data.username).toBe("v-app-2");
+    expect(vault.calls.filter((c) => c.path === DB.path).map((c) => c.token)).toEqual(["token-1", "token-2"]);
+  });
+
+  it("onStored is called after every read and every renewal (Managed Instances' timer re-arms on it)", async () => {
+    let stored = 0;
+    const { clock, cache } = setup({ onStored: () => stored++ });
+    await cache.get("db");
+    expect(stored).toBe(1);
+    clock.advance(40 * MINUTE);
+    await cache.freshen(clock.t + 1_000);
+    expect(stored).toBe(2);
+    await cache.get("db");
+    expect(stored).toBe(2);
+  });
+
+  it("refreshedLeases leaves out cached proxy reads without a lease (nothing refreshes them ahead)", async () => {
+    const { vault, cache } = setup();
+    cache.define({ key: "proxy:a", label: "/v1/a", path: "a", kind: "proxy", staticTtlMs: MINUTE });
+    cache.define({ key: "proxy:leased", label: "/v1/b", path: "b", kind: "proxy", staticTtlMs: MINUTE });
+    vault.on("GET", "a", () => answer(200, { data: { x: 1 } }));
+    vault.on("GET", "b", () => answer(200, { lease_id: "b/1", lease_duration: 60, renewable: true, data: { x: 2 } }));
+    await Promise.all([cache.get("proxy:a"), cache.get("proxy:leased"), cache.get("db")]);
+    expect(cache.leases()).toHaveLength(3);
+    expect(cache.refreshedLeases()).toHaveLength(2);
   });
 });
 

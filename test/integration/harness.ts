@@ -101,6 +101,16 @@ export class World {
     return emulator;
   }
 
+  /**
+   * New temporary credentials of the function's role, known to STS, in a session of their own (so
+   * that Vault's login record tells which key pair signed): what a SnapStart restore hands out.
+   */
+  newCredentials(session: string): StsIdentity {
+    const identity = makeIdentity({ arn: `arn:aws:sts::${ACCOUNT}:assumed-role/fn-role/${session}`, account: ACCOUNT });
+    this.sts.addIdentity(identity);
+    return identity;
+  }
+
   get sessionToken(): string {
     return this.identity.sessionToken ?? "";
   }
@@ -183,6 +193,9 @@ export interface ProbeResult {
   json?: any;
   contentType?: string | null;
   error?: string;
+  /** When the handler sent the request (epoch ms), and how long the answer took. */
+  at?: number;
+  ms?: number;
 }
 
 export function results(invoke: { response?: unknown }): ProbeResult[] {

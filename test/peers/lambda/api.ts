@@ -11,15 +11,27 @@ import { epochMs } from "./clock.ts";
 import { BodyTooLarge, header, parseJson, readBody, sendAccepted, sendError, sendJson } from "./http.ts";
 import { MAX_EXTENSIONS, MAX_RESPONSE_BYTES, registered, sendInvocation } from "./model.ts";
 import type { EventName, ExtensionParty, Generation, Invocation, Mark } from "./model.ts";
+import type { EmulatorCredentials, LambdaMode } from "./types.ts";
 
 const EXT_PREFIX = "/2020-01-01/extension";
 const RT_PREFIX = "/2018-06-01/runtime";
+/** SnapStart's container-credentials endpoint, on the Runtime API server as in Lambda's rapid core. */
+export const CONTAINER_CREDENTIALS_PATH = "/2021-04-23/credentials";
 
 /** What the APIs need from the emulator. */
 export interface ApiHost {
   /** The current life of the environment (requests from an older one are refused). */
   readonly gen: Generation | undefined;
-  readonly config: { functionName: string; functionVersion: string; handler: string; accountId: string; layerDir: string };
+  readonly config: {
+    functionName: string;
+    functionVersion: string;
+    handler: string;
+    accountId: string;
+    layerDir: string;
+    mode: LambdaMode;
+    credentials: EmulatorCredentials;
+    credentialsToken: string;
+  };
   mark: Mark;
   emit(event: string, ...args: unknown[]): void;
   /** Wakes the lifecycle's waiters after a state change. */
@@ -42,6 +54,7 @@ export class LambdaApi {
       [`${RT_PREFIX}/invocation/next`]: ["GET", () => this.onRuntimeNext(res, gen)],
       [`${RT_PREFIX}/init/error`]: ["POST", () => this.onRuntimeInitError(req, res, gen)],
     };
+    if (this.host.config.mode === "snap-start") routes[CONTAINER_CREDENTIALS_PATH] = ["GET", () => this.onCredentials(req, res)];
     const route = routes[pathname];
     if (route) {
       if (method !== route[0]) return sendError(res, 405, "MethodNotAllowed", `${method} ${pathname}: use ${route[0]}`);
@@ -53,6 +66,24 @@ export class LambdaApi {
     }
     // The Telemetry and Logs APIs are not emulated: say so rather than accept and never deliver.
     sendError(res, 404, "NotFound", `${method} ${pathname} is not emulated`);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // SnapStart's container-credentials endpoint
+
+  private onCredentials(req: IncomingMessage, res: ServerResponse): void {
+    // The raw token, no scheme; anything else is the 404 rapid answers.
+    if (header(req, "Authorization") !== this.host.config.credentialsToken) {
+      return sendError(res, 404, "Credentials.NotFound", "cannot get credentials for the provided token");
+    }
+    const c = this.host.config.credentials;
+    this.host.mark("lambda", "credentials", c.accessKeyId);
+    sendJson(res, 200, {
+      AccessKeyId: c.accessKeyId,
+      SecretAccessKey: c.secretAccessKey,
+      Token: c.sessionToken ?? "",
+      Expiration: new Date(c.expiresAt ?? Date.now() + 3_600_000).toISOString(),
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -87,6 +118,10 @@ export class LambdaApi {
     if (!Array.isArray(events)) return reject("InvalidRequestFormat", "events must be an array");
     for (const e of events) {
       if (e !== "INVOKE" && e !== "SHUTDOWN") return reject("Extension.InvalidEventType", `${String(e)}: invalid event type (external extensions may subscribe to INVOKE and SHUTDOWN)`);
+      // Lambda Managed Instances: external extensions may subscribe to SHUTDOWN only (rapid's ValidateExternalAgentEvent).
+      if (e === "INVOKE" && this.host.config.mode === "lambda-managed-instances") {
+        return reject("Extension.InvalidEventType", "INVOKE: invalid event type (on Lambda Managed Instances external extensions may subscribe to SHUTDOWN only)");
+      }
     }
     if (ext.id) return reject("Extension.AlreadyRegistered", `Extension ${name} is already registered`);
     if (!gen.registrationOpen) return reject("Extension.RegistrationClosed", "Extension registration closed already");
@@ -192,7 +227,8 @@ export class LambdaApi {
       return;
     }
     const rt = gen.runtime;
-    if (rt.pendingNext && rt.pendingNext !== res) sendError(rt.pendingNext, 400, "InvalidStateTransition", "replaced by a newer invocation/next call");
+    const concurrent = this.host.config.mode === "lambda-managed-instances";
+    if (rt.pendingNext && rt.pendingNext !== res && !concurrent) sendError(rt.pendingNext, 400, "InvalidStateTransition", "replaced by a newer invocation/next call");
     const at = epochMs();
     rt.lastNextAt = at;
     if (rt.firstNextAt === undefined) {
@@ -205,8 +241,12 @@ export class LambdaApi {
     }
     const queued = rt.queue.shift();
     if (queued) {
-      rt.pendingNext = undefined;
+      if (!concurrent) rt.pendingNext = undefined;
       sendInvocation(res, queued, this.host.mark);
+    } else if (concurrent && rt.pendingNext && rt.pendingNext !== res && !rt.pendingNext.writableEnded && !rt.pendingNext.destroyed) {
+      // Managed Instances: another worker is already waiting; this one waits beside it.
+      rt.parked.push(res);
+      res.on("close", () => void (rt.parked = rt.parked.filter((r) => r !== res)));
     } else {
       rt.pendingNext = res;
       res.on("close", () => {
@@ -227,13 +267,13 @@ export class LambdaApi {
     } catch (err) {
       if (!(err instanceof BodyTooLarge)) throw err;
       body = Buffer.alloc(0);
-      const inv = gen?.invocation;
+      const inv = gen?.invocations.get(requestId) ?? gen?.invocation;
       if (inv && inv.requestId === requestId && !inv.response) {
         this.recordResult(inv, { ok: false, error: { errorType: "Function.ResponseSizeTooLarge", errorMessage: `Response payload size exceeded maximum allowed payload size (${MAX_RESPONSE_BYTES} bytes).` } });
       }
       return sendError(res, 413, "RequestEntityTooLarge", `Exceeded maximum allowed payload size (${MAX_RESPONSE_BYTES} bytes).`);
     }
-    const inv = gen === this.host.gen ? gen?.invocation : undefined;
+    const inv = gen === this.host.gen ? (gen?.invocations.get(requestId) ?? gen?.invocation) : undefined;
     if (!inv || inv.requestId !== requestId) return sendError(res, 400, "InvalidRequestID", "Invalid request ID");
     if (inv.response) return sendError(res, 403, "InvalidStateTransition", `State transition from ${inv.response.ok ? "InvocationResponse" : "InvocationErrorResponse"} to ${kind === "response" ? "InvocationResponse" : "InvocationErrorResponse"} failed for runtime`);
     if (kind === "response") {

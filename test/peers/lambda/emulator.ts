@@ -13,7 +13,7 @@ import { EventEmitter } from "node:events";
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { LambdaApi, type ApiHost } from "./api.ts";
+import { CONTAINER_CREDENTIALS_PATH, LambdaApi, type ApiHost } from "./api.ts";
 import { epochMs } from "./clock.ts";
 import { lambdaEnvironments, checkUserEnv } from "./env.ts";
 import { MAX_EXTENSIONS, deliverToExtension, deliverToRuntime, infoOf, listExtensions, liveProcs, parseResponse, registered, traceHeader, type Generation, type Invocation } from "./model.ts";
@@ -34,7 +34,7 @@ type Phase = "new" | "initializing" | "ready" | "invoking" | "failed" | "shuttin
 type Outcome = "done" | "fatal" | "timeout" | "killed";
 
 export class LambdaEmulator extends EventEmitter {
-  private readonly opts: Required<Omit<EmulatorOptions, "logDir" | "env">> & { env: Record<string, string>; logDir?: string };
+  private readonly opts: Required<Omit<EmulatorOptions, "logDir" | "env">> & { env: Record<string, string>; logDir?: string; credentialsToken: string };
   private phase: Phase = "new";
   private gen: Generation | undefined;
   private readonly waiter = new StateWaiter();
@@ -56,15 +56,21 @@ export class LambdaEmulator extends EventEmitter {
       handler: opts.handler,
       env,
       credentials: opts.credentials,
+      mode: opts.mode ?? "on-demand",
+      maxConcurrency: opts.maxConcurrency ?? 8,
+      // SnapStart's AWS_CONTAINER_AUTHORIZATION_TOKEN: a random UUID, as Lambda's.
+      credentialsToken: randomUUID(),
       region: opts.region ?? "us-east-1",
       functionName: opts.functionName ?? "emulated-function",
       functionVersion: opts.functionVersion ?? "$LATEST",
       memoryMb: opts.memoryMb ?? 128,
       accountId: opts.accountId ?? "123456789012",
       timeoutMs: opts.timeoutMs ?? 3_000,
-      initTimeoutMs: opts.initTimeoutMs ?? 10_000,
+      // 10 s on demand; the other modes have at least 130 s (the larger of 130 s and the timeout).
+      initTimeoutMs: opts.initTimeoutMs ?? ((opts.mode ?? "on-demand") === "on-demand" ? 10_000 : 130_000),
       shutdownBudgetMs: opts.shutdownBudgetMs ?? 2_000,
-      freezeBetweenInvokes: opts.freezeBetweenInvokes ?? true,
+      // Managed Instances are never frozen.
+      freezeBetweenInvokes: opts.freezeBetweenInvokes ?? opts.mode !== "lambda-managed-instances",
       runtime: opts.runtime ?? "nodejs",
       ...(opts.logDir ? { logDir: path.resolve(opts.logDir) } : {}),
     };
@@ -98,6 +104,28 @@ export class LambdaEmulator extends EventEmitter {
   get runtimeApi(): string {
     if (!this.server.listening) throw new Error("LambdaEmulator: runtimeApi is known once start() has been called");
     return `127.0.0.1:${this.server.port}`;
+  }
+
+  /**
+   * Replaces the function role's credentials, as a SnapStart restore does: the container-credentials
+   * endpoint answers the new ones from now on (the environment's keys of a running process cannot change).
+   */
+  setCredentials(credentials: EmulatorOptions["credentials"]): void {
+    this.opts.credentials = credentials;
+  }
+
+  /**
+   * SnapStart: the snapshot taken at the end of init stays frozen for `afterMs`, then is restored
+   * with new credentials (the container-credentials endpoint answers them from then on). The next
+   * `invoke` thaws the processes and sends INVOKE, as Lambda does after a restore; extensions get no
+   * event of their own for it.
+   */
+  async restore(credentials: EmulatorOptions["credentials"], afterMs = 0): Promise<void> {
+    if (this.opts.mode !== "snap-start") throw new Error(`LambdaEmulator.restore(): the mode is ${this.opts.mode}, not snap-start`);
+    this.recorder.mark("lambda", "snapshot");
+    await this.idle(afterMs);
+    this.setCredentials(credentials);
+    this.recorder.mark("lambda", "restore", credentials.accessKeyId);
   }
 
   get frozen(): boolean {
@@ -144,6 +172,7 @@ export class LambdaEmulator extends EventEmitter {
    * initialised again first, as Lambda does on the next invoke; the result then carries `init`.
    */
   async invoke(payload?: unknown): Promise<InvokeResult> {
+    if (this.opts.mode === "lambda-managed-instances") return this.invokeConcurrently(payload);
     const before = await this.resetBeforeInvoke();
     if ("failed" in before) return before.failed;
     const init = before.init;
@@ -199,6 +228,36 @@ export class LambdaEmulator extends EventEmitter {
       result.reset = await this.shutdownGeneration(gen, outcome === "timeout" ? "timeout" : "failure");
       if (!this.isKilled()) this.phase = "failed";
     }
+    this.emit("invoke-done", result);
+    return result;
+  }
+
+  /**
+   * Managed Instances: invocations run side by side (as many as the runtime has workers waiting;
+   * more wait in the queue), nothing freezes, extensions get no INVOKE, and a timeout or an error
+   * ends that invocation only (the environment goes on, as there).
+   */
+  private async invokeConcurrently(payload: unknown): Promise<InvokeResult> {
+    if (this.phase !== "ready") throw new Error(`LambdaEmulator.invoke(): cannot invoke while the environment is ${this.phase}${this.phase === "new" ? " (call start() first)" : ""}`);
+    const gen = this.gen!;
+    const inv: Invocation = {
+      requestId: randomUUID(),
+      payload: payload === undefined ? "{}" : JSON.stringify(payload),
+      deadlineMs: Date.now() + this.opts.timeoutMs,
+      arn: this.functionArn,
+      traceId: traceHeader(),
+    };
+    gen.invocations.set(inv.requestId, inv);
+    const startedAt = epochMs();
+    this.recorder.mark("lambda", "invoke", inv.requestId);
+    deliverToRuntime(gen, inv, this.recorder.mark);
+    const outcome = await this.awaitOutcome(gen, () => inv.response !== undefined, startedAt + this.opts.timeoutMs);
+    gen.invocations.delete(inv.requestId);
+    const result = invokeAccounting(gen, inv, startedAt, outcome === "timeout");
+    result.ok = outcome === "done" && inv.response?.ok === true;
+    if (outcome === "timeout") result.error = { errorType: "Sandbox.Timedout", errorMessage: `RequestId: ${inv.requestId} Error: Task timed out after ${(this.opts.timeoutMs / 1000).toFixed(2)} seconds` };
+    else if (outcome !== "done") result.error = { errorType: gen.fatal?.type ?? "Emulator.Killed", errorMessage: gen.fatal?.message ?? "the emulator was killed during the invoke" };
+    this.recorder.mark("lambda", result.ok ? "invoke-done" : "invoke-failed", inv.requestId);
     this.emit("invoke-done", result);
     return result;
   }
@@ -287,7 +346,8 @@ export class LambdaEmulator extends EventEmitter {
     const deadline = startedAt + this.opts.initTimeoutMs;
     const gen: Generation = {
       extensions: [],
-      runtime: { queue: [] },
+      runtime: { queue: [], parked: [] },
+      invocations: new Map(),
       registrationOpen: true,
       initDone: false,
       shuttingDown: false,
@@ -351,6 +411,11 @@ export class LambdaEmulator extends EventEmitter {
       userEnv: this.opts.env,
       runtimeApi: this.runtimeApi,
       credentials: this.opts.credentials,
+      mode: this.opts.mode,
+      ...(this.opts.mode === "lambda-managed-instances" ? { maxConcurrency: this.opts.maxConcurrency } : {}),
+      ...(this.opts.mode === "snap-start"
+        ? { containerCredentials: { uri: `http://${this.runtimeApi}${CONTAINER_CREDENTIALS_PATH}`, token: this.opts.credentialsToken } }
+        : {}),
       region: this.opts.region,
       functionName: this.opts.functionName,
       functionVersion: this.opts.functionVersion,

@@ -36,6 +36,7 @@ export const RESERVED_ENV_NAMES: readonly string[] = [
 /** Variables the runtime has and external extensions do not. */
 export const WITHHELD_FROM_EXTENSIONS: readonly string[] = [
   "AWS_EXECUTION_ENV",
+  "AWS_LAMBDA_MAX_CONCURRENCY",
   "AWS_LAMBDA_LOG_GROUP_NAME",
   "AWS_LAMBDA_LOG_STREAM_NAME",
   "AWS_XRAY_CONTEXT_MISSING",
@@ -51,6 +52,12 @@ export interface LambdaEnvInput {
   userEnv: Record<string, string>;
   runtimeApi: string;
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** `AWS_LAMBDA_INITIALIZATION_TYPE`; default on-demand. */
+  mode?: string;
+  /** Managed Instances: the runtime's workers (`AWS_LAMBDA_MAX_CONCURRENCY`, runtime only). */
+  maxConcurrency?: number;
+  /** Set (SnapStart): the credentials are on this endpoint, not in the environment. */
+  containerCredentials?: { uri: string; token: string };
   region: string;
   functionName: string;
   functionVersion: string;
@@ -90,22 +97,27 @@ export function lambdaEnvironments(input: LambdaEnvInput): LambdaEnvironments {
     ...input.userEnv,
     // Reserved: always Lambda's values.
     AWS_LAMBDA_RUNTIME_API: input.runtimeApi,
-    AWS_ACCESS_KEY_ID: input.credentials.accessKeyId,
-    AWS_ACCESS_KEY: input.credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: input.credentials.secretAccessKey,
-    ...(input.credentials.sessionToken ? { AWS_SESSION_TOKEN: input.credentials.sessionToken } : {}),
+    ...(input.containerCredentials
+      ? { AWS_CONTAINER_CREDENTIALS_FULL_URI: input.containerCredentials.uri, AWS_CONTAINER_AUTHORIZATION_TOKEN: input.containerCredentials.token }
+      : {
+          AWS_ACCESS_KEY_ID: input.credentials.accessKeyId,
+          AWS_ACCESS_KEY: input.credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: input.credentials.secretAccessKey,
+          ...(input.credentials.sessionToken ? { AWS_SESSION_TOKEN: input.credentials.sessionToken } : {}),
+        }),
     AWS_REGION: input.region,
     AWS_DEFAULT_REGION: input.region,
     AWS_LAMBDA_FUNCTION_NAME: input.functionName,
     AWS_LAMBDA_FUNCTION_VERSION: input.functionVersion,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(input.memoryMb),
-    AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand",
+    AWS_LAMBDA_INITIALIZATION_TYPE: input.mode ?? "on-demand",
     TZ: ":UTC",
   };
 
   const runtime: Record<string, string> = {
     ...base,
     _HANDLER: input.handler,
+    ...(input.maxConcurrency ? { AWS_LAMBDA_MAX_CONCURRENCY: String(input.maxConcurrency) } : {}),
     LAMBDA_TASK_ROOT: input.functionDir,
     LAMBDA_RUNTIME_DIR: input.runtimeDir ?? spec.runtimeDir,
     AWS_EXECUTION_ENV: spec.executionEnv,

@@ -50,6 +50,8 @@ export interface Invocation {
 export interface RuntimeParty {
   proc?: ManagedProcess;
   pendingNext?: ServerResponse;
+  /** Managed Instances: the other workers' `invocation/next` long polls, waiting beside `pendingNext`. */
+  parked: ServerResponse[];
   queue: Invocation[];
   firstNextAt?: number;
   lastNextAt?: number;
@@ -66,6 +68,8 @@ export interface Generation {
   /** First fatal error of this life (init failure, crash, exit/error): the environment must reset. */
   fatal?: EmulatorError;
   invocation?: Invocation;
+  /** Managed Instances: every invocation in flight at once, by request id. */
+  invocations: Map<string, Invocation>;
 }
 
 /** Answers the extension's pending event/next with the event, or queues it for its next call. */
@@ -83,14 +87,14 @@ export function deliverToExtension(ext: ExtensionParty, event: { eventType: stri
 
 /** Answers the runtime's pending invocation/next with the invocation, or queues it. */
 export function deliverToRuntime(gen: Generation, inv: Invocation, mark: Mark): void {
-  const res = gen.runtime.pendingNext;
-  if (res && !res.destroyed && !res.writableEnded) {
-    gen.runtime.pendingNext = undefined;
-    sendInvocation(res, inv, mark);
-  } else {
-    gen.runtime.pendingNext = undefined;
-    gen.runtime.queue.push(inv);
-  }
+  const rt = gen.runtime;
+  const open = (r: ServerResponse | undefined): r is ServerResponse => r !== undefined && !r.destroyed && !r.writableEnded;
+  const res = rt.pendingNext;
+  rt.pendingNext = undefined;
+  if (open(res)) return sendInvocation(res, inv, mark);
+  // Managed Instances: any other worker waiting in next.
+  for (let parked = rt.parked.shift(); parked; parked = rt.parked.shift()) if (open(parked)) return sendInvocation(parked, inv, mark);
+  rt.queue.push(inv);
 }
 
 /** An invocation/next answer: the payload, with the Lambda-Runtime-* headers. */

@@ -95,6 +95,7 @@ export class Processes {
 
   private onRuntimeExit(gen: Generation, code: number | null, signal: NodeJS.Signals | null): void {
     gen.runtime.pendingNext = undefined;
+    gen.runtime.parked = [];
     const spawnError = gen.runtime.proc?.spawnError;
     this.host.mark("runtime", "exit", spawnError ? `spawn failed: ${spawnError.message}` : `code=${code} signal=${signal}`);
     this.host.emit("exit", "runtime", code, signal);

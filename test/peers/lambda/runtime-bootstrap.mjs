@@ -13,7 +13,11 @@ const RUNTIME_API = process.env.AWS_LAMBDA_RUNTIME_API;
 const HANDLER = process.env._HANDLER ?? "";
 const TASK_ROOT = process.env.LAMBDA_TASK_ROOT ?? process.cwd();
 const BASE = `/2018-06-01/runtime`;
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+// One worker on demand; on Lambda Managed Instances, AWS_LAMBDA_MAX_CONCURRENCY workers wait in
+// invocation/next at once (Node's runtime uses worker threads there; async loops stand in for them),
+// each with its own connection for its long poll.
+const WORKERS = Math.max(1, Number(process.env.AWS_LAMBDA_MAX_CONCURRENCY) || 1);
+const agent = new http.Agent({ keepAlive: true, maxSockets: WORKERS + 1 });
 
 // ---------------------------------------------------------------------------------------------
 // Console, as the Lambda Node runtime patches it
@@ -156,42 +160,46 @@ const memoryLimitInMB = process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE;
 const logGroupName = process.env.AWS_LAMBDA_LOG_GROUP_NAME;
 const logStreamName = process.env.AWS_LAMBDA_LOG_STREAM_NAME;
 
-for (;;) {
-  const next = await call("GET", `${BASE}/invocation/next`);
-  if (next.status !== 200) {
-    console.error(`invocation/next answered ${next.status}: ${next.body}`);
-    process.exit(1);
+async function worker() {
+  for (;;) {
+    const next = await call("GET", `${BASE}/invocation/next`);
+    if (next.status !== 200) {
+      console.error(`invocation/next answered ${next.status}: ${next.body}`);
+      process.exit(1);
+    }
+    const requestId = String(next.headers["lambda-runtime-aws-request-id"]);
+    const deadlineMs = Number(next.headers["lambda-runtime-deadline-ms"]);
+    const traceId = next.headers["lambda-runtime-trace-id"];
+    if (typeof traceId === "string") process.env._X_AMZN_TRACE_ID = traceId;
+    else delete process.env._X_AMZN_TRACE_ID;
+    currentRequestId = requestId;
+    inFlight = requestId;
+    const context = {
+      awsRequestId: requestId,
+      functionName,
+      functionVersion,
+      invokedFunctionArn: String(next.headers["lambda-runtime-invoked-function-arn"] ?? ""),
+      memoryLimitInMB,
+      logGroupName,
+      logStreamName,
+      callbackWaitsForEmptyEventLoop: true,
+      getRemainingTimeInMillis: () => Math.max(0, deadlineMs - Date.now()),
+    };
+    let event;
+    try {
+      event = next.body === "" ? undefined : JSON.parse(next.body);
+    } catch {
+      event = next.body;
+    }
+    try {
+      const result = await callHandler(handler, event, context);
+      const text = JSON.stringify(result) ?? "null";
+      await call("POST", `${BASE}/invocation/${encodeURIComponent(requestId)}/response`, text);
+    } catch (err) {
+      await postError(requestId, errorBody(err));
+    }
+    inFlight = undefined;
   }
-  const requestId = String(next.headers["lambda-runtime-aws-request-id"]);
-  const deadlineMs = Number(next.headers["lambda-runtime-deadline-ms"]);
-  const traceId = next.headers["lambda-runtime-trace-id"];
-  if (typeof traceId === "string") process.env._X_AMZN_TRACE_ID = traceId;
-  else delete process.env._X_AMZN_TRACE_ID;
-  currentRequestId = requestId;
-  inFlight = requestId;
-  const context = {
-    awsRequestId: requestId,
-    functionName,
-    functionVersion,
-    invokedFunctionArn: String(next.headers["lambda-runtime-invoked-function-arn"] ?? ""),
-    memoryLimitInMB,
-    logGroupName,
-    logStreamName,
-    callbackWaitsForEmptyEventLoop: true,
-    getRemainingTimeInMillis: () => Math.max(0, deadlineMs - Date.now()),
-  };
-  let event;
-  try {
-    event = next.body === "" ? undefined : JSON.parse(next.body);
-  } catch {
-    event = next.body;
-  }
-  try {
-    const result = await callHandler(handler, event, context);
-    const text = JSON.stringify(result) ?? "null";
-    await call("POST", `${BASE}/invocation/${encodeURIComponent(requestId)}/response`, text);
-  } catch (err) {
-    await postError(requestId, errorBody(err));
-  }
-  inFlight = undefined;
 }
+
+await Promise.all(Array.from({ length: WORKERS }, worker));

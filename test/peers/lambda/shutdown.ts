@@ -87,6 +87,7 @@ export async function gracefulShutdown(gen: Generation, reason: string, ctx: Shu
   await waitAll(allProcsOf(gen).map((p) => p.exitPromise), REAP_TIMEOUT_MS);
   await waitAll(allProcsOf(gen).map((p) => p.drained), REAP_TIMEOUT_MS);
   gen.invocation = undefined;
+  gen.invocations.clear();
 
   const exitCodes: Record<string, number | null> = {};
   const exitSignals: Record<string, string | null> = {};

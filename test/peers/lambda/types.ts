@@ -4,6 +4,17 @@
  * it can be compared with timestamps taken by other peers and by the product's tests.
  */
 
+/** Lambda's execution modes, as `AWS_LAMBDA_INITIALIZATION_TYPE` names them. */
+export type LambdaMode = "on-demand" | "provisioned-concurrency" | "snap-start" | "lambda-managed-instances";
+
+export interface EmulatorCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  /** Epoch ms; what the container-credentials endpoint says in `Expiration` (default: an hour from the answer). */
+  expiresAt?: number;
+}
+
 export interface EmulatorOptions {
   /** Like `/opt`: every regular file in `<layerDir>/extensions/` is an external extension. */
   layerDir: string;
@@ -18,7 +29,19 @@ export interface EmulatorOptions {
   runtime?: "nodejs" | "python";
   /** The function's own environment variables (Lambda's reserved names are rejected). */
   env?: Record<string, string>;
-  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /**
+   * The function role's credentials: in the environment (`AWS_ACCESS_KEY_ID`...), or under
+   * `snap-start` only on the container-credentials endpoint (`setCredentials` replaces them).
+   */
+  credentials: EmulatorCredentials;
+  /**
+   * `AWS_LAMBDA_INITIALIZATION_TYPE`; default `on-demand`. `snap-start`: no keys in the environment,
+   * `AWS_CONTAINER_CREDENTIALS_FULL_URI` (on the Runtime API port) and `AWS_CONTAINER_AUTHORIZATION_TOKEN`
+   * instead. `lambda-managed-instances`: registering `INVOKE` is refused (403 `Extension.InvalidEventType`).
+   */
+  mode?: LambdaMode;
+  /** Managed Instances: how many invocations the runtime runs at once (`AWS_LAMBDA_MAX_CONCURRENCY`). Default 8. */
+  maxConcurrency?: number;
   /** Default `us-east-1`. */
   region?: string;
   /** Default `emulated-function`. */
@@ -31,11 +54,11 @@ export interface EmulatorOptions {
   accountId?: string;
   /** Function timeout; bounds the whole invoke phase, extensions included. Default 3000. */
   timeoutMs?: number;
-  /** Init phase limit (extension init + runtime init + function init). Default 10 000. */
+  /** Init phase limit (extension init + runtime init + function init). Default 10 000 on demand, 130 000 in the other modes. */
   initTimeoutMs?: number;
   /** Shutdown budget with external extensions. Default 2000; the runtime gets min(300, 30 %) of it first. */
   shutdownBudgetMs?: number;
-  /** Default true: SIGSTOP every process group after init and after each invoke, SIGCONT before the next event. */
+  /** Default true (false on Managed Instances): SIGSTOP every process group after init and after each invoke, SIGCONT before the next event. */
   freezeBetweenInvokes?: boolean;
   /** If set, every captured output line of every process is appended to `<logDir>/<source>.log`. */
   logDir?: string;

@@ -123,6 +123,16 @@ export class StsTestServer {
     if (id.sessionToken !== undefined) this.secrets.add(id.sessionToken);
   }
 
+  /**
+   * Expires temporary credentials now (as a SnapStart restore replaces the function's): requests
+   * signed with them are refused with `ExpiredToken` from then on.
+   */
+  expire(accessKeyId: string): void {
+    const id = this.identities.get(accessKeyId);
+    if (!id) throw new Error(`StsTestServer: no identity with access key ${accessKeyId}`);
+    id.expiresAt = this.clock();
+  }
+
   addRole(role: StsRoleDefinition): void {
     this.roles.set(role.arn, role);
   }
