@@ -25,7 +25,7 @@ describe("on-demand", () => {
   it("names the mode and the init budget in its first log line", async () => {
     const fn = await world.lambda({});
     expect((await fn.start()).ok).toBe(true);
-    expect(firstLine(fn.logs("vault-lambda-agent"))).toMatchObject({ message: "starting", mode: "on-demand", initBudgetMs: 6_500 });
+    expect(firstLine(fn.logs("vault-lambda-agent"))).toMatchObject({ message: "vault-lambda-agent starting", mode: "on-demand", initBudgetMs: 6_500 });
     await fn.shutdown();
   });
 });
@@ -36,7 +36,7 @@ describe("snap-start: credentials from the container-credentials endpoint", () =
     const fn = await world.lambda({ VAULT_SECRET_PATH_CONFIG: "secret/data/app/config" }, { mode: "snap-start", credentials: keys });
     const init = await fn.start();
     expect(init.ok, JSON.stringify(init.error)).toBe(true);
-    expect(firstLine(fn.logs("vault-lambda-agent"))).toMatchObject({ message: "starting", mode: "snap-start" });
+    expect(firstLine(fn.logs("vault-lambda-agent"))).toMatchObject({ message: "vault-lambda-agent starting", mode: "snap-start" });
     expect(world.vault.logins.filter((l) => l.ok && l.arn === keys.arn)).toHaveLength(1);
     expect(fn.timeline.filter((t) => t.what === "credentials").map((t) => t.detail)).toEqual([keys.accessKeyId]);
     // The handler presents AWS_CONTAINER_AUTHORIZATION_TOKEN: there is no AWS_SESSION_TOKEN.
@@ -148,7 +148,7 @@ describe("provisioned-concurrency", () => {
       const fn = await short.lambda({ VAULT_SECRET_PATH_DB: "database/creds/app", VAULT_TOKEN_EXPIRY_GRACE_PERIOD: "1s" }, { mode: "provisioned-concurrency" });
       const init = await fn.start();
       expect(init.ok, JSON.stringify(init.error)).toBe(true);
-      expect(firstLine(fn.logs("vault-lambda-agent"))).toMatchObject({ message: "starting", mode: "provisioned-concurrency", initBudgetMs: 60_000 });
+      expect(firstLine(fn.logs("vault-lambda-agent"))).toMatchObject({ message: "vault-lambda-agent starting", mode: "provisioned-concurrency", initBudgetMs: 60_000 });
       const initLease = short.vault.leases().find((l) => l.path === "database/creds/app")!;
       expect(fn.frozen).toBe(true);
       // Frozen past the end of the token and of the lease: nothing ran meanwhile.
@@ -177,7 +177,7 @@ describe("lambda-managed-instances", () => {
     const init = await fn.start();
     expect(init.ok, JSON.stringify(init.error)).toBe(true);
     expect(init.extensions.find((e) => e.name === "vault-lambda-agent")!.events).toEqual(["SHUTDOWN"]);
-    expect(firstLine(fn.logs("vault-lambda-agent"))).toMatchObject({ message: "starting", mode: "lambda-managed-instances" });
+    expect(firstLine(fn.logs("vault-lambda-agent"))).toMatchObject({ message: "vault-lambda-agent starting", mode: "lambda-managed-instances" });
     const [db] = results(await fn.invoke({ requests: [{ path: "/secrets/db" }] }));
     expect(db!.status).toBe(200);
     const accessor = world.vault.tokens().filter((t) => t.path === "auth/aws/login" && !t.revokedAt).at(-1)!.accessor;
