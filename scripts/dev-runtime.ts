@@ -54,10 +54,10 @@ export function chooseRuntime(flag: string | undefined, functionDir: string, mod
 export function hostPythonVersion(): string {
   try {
     return runtimeSpec("python").executionEnv.replace(/^AWS_Lambda_python/, "");
-  } catch {
-    throw new UsageError(
-      "a Python handler runs on this machine's python3, as Lambda's python runtime would run it, and there is no python3 on PATH: install Python 3 (e.g. `apt-get install python3`, `brew install python`) or put it on PATH",
-    );
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    const problem = /ENOENT/.test(reason) ? "there is no python3 on PATH" : `the python3 on PATH did not run (${/\((.*)\)$/s.exec(reason)?.[1] ?? reason})`;
+    throw new UsageError(`a Python handler runs on this machine's python3, as Lambda's python runtime would run it, and ${problem}: install Python 3 (e.g. \`apt-get install python3\`, \`brew install python\`) or put it on PATH`);
   }
 }
 

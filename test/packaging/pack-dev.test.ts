@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { World, freePort } from "../integration/harness.ts";
-import { ROOT, cleanEnv, requireBuilt, run } from "./helpers.ts";
+import { ROOT, cleanEnv, requireBuilt, run, type RunResult } from "./helpers.ts";
 
 const CLI = path.join(ROOT, "dist/dev/cli.mjs");
 const EXAMPLE = path.join(ROOT, "examples/orders-function");
@@ -31,36 +31,37 @@ function timeline(stdout: string): Array<{ phase: string; vault: string }> {
   return [...stdout.matchAll(/^ {2}(\S.*?)\s+\d+ ms {3}vault: (.*)$/gm)].map((m) => ({ phase: m[1]!.trim(), vault: m[2]! }));
 }
 
+/**
+ * A run of the example function (in either language: the same function) with --invokes 2 --freeze 1:
+ * cold start (login, reads), invocations across a freeze, shutdown with revocations; exit 0.
+ */
+function expectExampleRun(r: RunResult): void {
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+  const rows = timeline(r.stdout);
+  expect(rows.map((x) => x.phase)).toEqual(["cold start (init)", "invoke 1", "frozen 1s (SIGSTOP)", "invoke 2", "shutdown"]);
+  expect(rows[0]!.vault).toContain("auth/aws/login");
+  expect(rows[0]!.vault).toContain("database/creds/example");
+  expect(rows[0]!.vault).toContain("secret/data/example/config");
+  expect(rows[1]!.vault).toBe("none"); // served from the extension's cache
+  expect(rows[4]!.vault).toContain("sys/leases/revoke");
+  expect(rows[4]!.vault).toContain("auth/token/revoke-self");
+  expect(r.stdout).toMatch(/handler saw: \{"configKeys":\["api_key","feature_flags"\],"dbUser":"v-/);
+  expect(r.stdout).toMatch(/extension exit 0; revoked: 1 lease\(s\), 1 token\(s\)/);
+  expect(r.stdout).toContain("✓ init, every invocation and the shutdown went well");
+}
+
 describe("against the sandbox", () => {
   it("runs the example handler: cold start (login, reads), invocations across a freeze, shutdown with revocations; exit 0", async () => {
     const port = await freePort();
     const r = await dev([EXAMPLE, "index.handler", "--port", String(port), "--invokes", "2", "--freeze", "1"]);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    const rows = timeline(r.stdout);
-    expect(rows.map((x) => x.phase)).toEqual(["cold start (init)", "invoke 1", "frozen 1s (SIGSTOP)", "invoke 2", "shutdown"]);
-    expect(rows[0]!.vault).toContain("auth/aws/login");
-    expect(rows[0]!.vault).toContain("database/creds/example");
-    expect(rows[0]!.vault).toContain("secret/data/example/config");
-    expect(rows[1]!.vault).toBe("none"); // served from the extension's cache
-    expect(rows[4]!.vault).toContain("sys/leases/revoke");
-    expect(rows[4]!.vault).toContain("auth/token/revoke-self");
+    expectExampleRun(r);
     expect(r.stdout).toContain(`localhost API on 127.0.0.1:${port}`);
-    expect(r.stdout).toMatch(/handler saw: \{"configKeys":\["api_key","feature_flags"\],"dbUser":"v-/);
-    expect(r.stdout).toMatch(/extension exit 0; revoked: 1 lease\(s\), 1 token\(s\)/);
-    expect(r.stdout).toContain("✓ init, every invocation and the shutdown went well");
   }, 60_000);
 
   it("runs a Python handler that reads its secrets with urllib: the extension on this node from a temporary copy of the layer, removed at exit", async () => {
     const r = await dev([PYTHON_EXAMPLE, "app.handler", "--port", String(await freePort()), "--invokes", "2", "--freeze", "1"]);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    const rows = timeline(r.stdout);
-    expect(rows.map((x) => x.phase)).toEqual(["cold start (init)", "invoke 1", "frozen 1s (SIGSTOP)", "invoke 2", "shutdown"]);
-    expect(rows[0]!.vault).toContain("auth/aws/login");
-    expect(rows[0]!.vault).toContain("database/creds/example");
-    expect(rows[1]!.vault).toBe("none");
-    expect(rows[4]!.vault).toContain("auth/token/revoke-self");
-    expect(r.stdout).toMatch(/handler saw: \{"configKeys":\["api_key","feature_flags"\],"dbUser":"v-/);
-    expect(r.stdout).toMatch(/extension exit 0; revoked: 1 lease\(s\), 1 token\(s\)/);
+    expectExampleRun(r);
+    expect(r.stdout).toMatch(/Runtime: python 3\.\d+ \(this machine's python3\)/);
     expect(r.stdout).toContain(`the extension on this node (${process.version})`);
     const layer = temporaryLayer(r.stdout);
     expect(fs.existsSync(layer)).toBe(false);
