@@ -45,7 +45,8 @@ options:
                           credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)
   --role ROLE             VAULT_AUTH_ROLE (sandbox default: example-fn-role)
   --seed FILE             sandbox seed (default: the package's sandbox/seed.json)
-  --layer DIR             layer tree to run (default: the package's own layer/)
+  --layer DIR             layer tree to run (default: the package's own layer/); one with its own
+                          vault-lambda-agent/bin/node (an unzipped standalone layer) runs as it is
   --verbose               also print the extension's log lines
   -h, --help              this text`;
 
