@@ -76,7 +76,14 @@ export interface RunnableLayer {
 export function runnableLayer(layerDir: string, runtime: DevRuntime): RunnableLayer {
   if (runtime === "nodejs" || fs.existsSync(path.join(layerDir, "vault-lambda-agent", "bin", "node"))) return { dir: layerDir, temporary: false, remove: () => undefined };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vla-dev-layer-"));
-  const remove = (): void => fs.rmSync(dir, { recursive: true, force: true });
+  const rm = (): void => fs.rmSync(dir, { recursive: true, force: true });
+  // Also when this process dies of something the caller does not see (an uncaught error, such as
+  // EPIPE on a stdout piped into `head`): 'exit' still runs synchronous code.
+  process.once("exit", rm);
+  const remove = (): void => {
+    process.off("exit", rm);
+    rm();
+  };
   try {
     fs.cpSync(layerDir, dir, { recursive: true });
     fs.mkdirSync(path.join(dir, "vault-lambda-agent", "bin"), { recursive: true });

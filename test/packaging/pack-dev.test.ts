@@ -199,6 +199,31 @@ describe("interrupted", () => {
       fs.rmSync(fnDir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it("a crash (stdout closed under it: EPIPE) still ends the processes and removes the temporary layer", async () => {
+    const env = cleanEnv();
+    for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) delete env[k];
+    const child = spawn(process.execPath, [CLI, "dev", PYTHON_EXAMPLE, "app.handler", "--port", String(await freePort()), "--invokes", "3", "--freeze", "2"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    let stdout = "";
+    const layer = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no header within 30 s: ${stdout}`)), 30_000);
+      child.stdout.setEncoding("utf8").on("data", (c: string) => {
+        stdout += c;
+        if (/removed at exit\)/.test(stdout)) {
+          clearTimeout(timer);
+          resolve(temporaryLayer(stdout));
+        }
+      });
+    });
+    child.stdout.destroy(); // like `| head -3`: the next line written fails with EPIPE
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r("still running after 30 s"), 30_000))]);
+    if (code === "still running after 30 s") child.kill("SIGKILL");
+    expect(code).not.toBe(0);
+    expect(code).not.toBe("still running after 30 s");
+    expect(fs.existsSync(layer)).toBe(false);
+    expect(processesIn(layer)).toEqual([]);
+  }, 60_000);
 });
 
 describe("against a Vault the user names (--vault-addr)", () => {
