@@ -18,6 +18,7 @@ import { LambdaEmulator, type InvokeResult } from "../test/peers/lambda/emulator
 import { startSandbox, type Sandbox, type SandboxSeed } from "./sandbox.ts";
 import defaultSeed from "../sandbox/seed.json" with { type: "json" };
 import { TimelinePrinter } from "./dev-timeline.ts";
+import { UsageError, chooseRuntime, hostPythonVersion, runnableLayer, type DevRuntime, type RunnableLayer } from "./dev-runtime.ts";
 
 const USAGE = `usage: vault-lambda-agent dev <function-dir> <module.export> [options]
 
@@ -25,7 +26,8 @@ Runs your handler under a local Lambda emulator with the vault-lambda-agent laye
 sandbox Vault and STS test servers (default) or your own Vault (--vault-addr), and prints a timeline.
 
   <function-dir>          the directory Lambda would unpack your function into (LAMBDA_TASK_ROOT)
-  <module.export>         the handler setting, e.g. index.handler (index.js, .mjs or .cjs)
+  <module.export>         the handler setting, e.g. index.handler (index.js, .mjs or .cjs) or
+                          app.handler (app.py)
 
 options:
   --secret NAME=PATH      declare a secret (VAULT_SECRET_PATH_NAME=PATH); repeatable.
@@ -35,12 +37,16 @@ options:
   --invokes N             number of invocations (default 2)
   --freeze SECONDS        time frozen (SIGSTOP) before each invocation after the first (default 1)
   --port PORT             VAULT_AGENT_PORT (default 8200 when free, else a free port)
-  --runtime RUNTIME       nodejs (default) or python (not yet)
+  --runtime RUNTIME       nodejs or python (default: the language of the handler's file). A
+                          Python handler runs on this machine's python3; the extension on this
+                          node, linked into a temporary copy of the layer as bin/node, the way
+                          the standalone layer runs on its own Node.js
   --vault-addr URL        use this Vault instead of the sandbox; signs the login with your AWS
                           credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)
   --role ROLE             VAULT_AUTH_ROLE (sandbox default: example-fn-role)
   --seed FILE             sandbox seed (default: the package's sandbox/seed.json)
-  --layer DIR             layer tree to run (default: the package's own layer/)
+  --layer DIR             layer tree to run (default: the package's own layer/); one with its own
+                          vault-lambda-agent/bin/node (an unzipped standalone layer) runs as it is
   --verbose               also print the extension's log lines
   -h, --help              this text`;
 
@@ -54,11 +60,12 @@ function packageLayerDir(): string {
   return path.resolve(here, "../../layer");
 }
 
-class UsageError extends Error {}
-
 interface DevOptions {
   functionDir: string;
   handler: string;
+  runtime: DevRuntime;
+  /** `--runtime` as given, when given ("python3.12"). */
+  runtimeFlag?: string;
   secrets: Record<string, string>;
   env: Record<string, string>;
   event: unknown;
@@ -93,26 +100,13 @@ function parseDevArgs(argv: string[]): DevOptions | "help" {
     },
   });
   if (values.help) return "help";
-  const runtime = (values.runtime ?? "nodejs").toLowerCase();
-  if (runtime.startsWith("python")) {
-    throw new UsageError(
-      "--runtime python: not yet. This version's Lambda emulator runs Node.js handlers only; Python handlers come with the standalone layer's emulator support. Until then, test a Python handler on AWS with the standalone layer, or against `npm run sandbox` with your own runner.",
-    );
-  }
-  if (!runtime.startsWith("node")) throw new UsageError(`--runtime ${values.runtime}: use nodejs (or python, not yet supported)`);
   if (positionals.length !== 2) throw new UsageError("give the function directory and the handler, e.g. `vault-lambda-agent dev ./my-function index.handler`");
   const [dir, handler] = positionals as [string, string];
   const functionDir = path.resolve(dir);
   if (!fs.statSync(functionDir, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${dir}: not a directory (give the directory that holds your handler's module)`);
   const m = /^(.+)\.([^./]+)$/.exec(handler);
   if (!m) throw new UsageError(`${handler}: a handler is <module>.<export>, e.g. index.handler`);
-  const moduleBase = path.join(functionDir, m[1]!);
-  if (![".js", ".mjs", ".cjs"].some((ext) => fs.existsSync(moduleBase + ext))) {
-    if (fs.existsSync(`${moduleBase}.py`)) {
-      throw new UsageError(`${m[1]}.py is a Python handler: not yet supported by \`vault-lambda-agent dev\` (Node.js handlers only in this version)`);
-    }
-    throw new UsageError(`${handler}: found no ${m[1]}.js, ${m[1]}.mjs or ${m[1]}.cjs in ${functionDir}`);
-  }
+  const runtime = chooseRuntime(values.runtime, functionDir, m[1]!);
 
   const pairs = (list: string[] | undefined, flag: string): Array<[string, string]> =>
     (list ?? []).map((item) => {
@@ -145,6 +139,7 @@ function parseDevArgs(argv: string[]): DevOptions | "help" {
   const opts: DevOptions = {
     functionDir,
     handler,
+    runtime,
     secrets,
     env: Object.fromEntries(pairs(values.env, "--env")),
     event,
@@ -157,6 +152,7 @@ function parseDevArgs(argv: string[]): DevOptions | "help" {
   if (values.port !== undefined) opts.port = int(values.port, "--port", 0, 1);
   if (values["vault-addr"] !== undefined) opts.vaultAddr = values["vault-addr"];
   if (values.role !== undefined) opts.role = values.role;
+  if (values.runtime !== undefined) opts.runtimeFlag = values.runtime;
   if (!fs.existsSync(path.join(opts.layerDir, "extensions", "vault-lambda-agent"))) {
     throw new UsageError(`${opts.layerDir}: no extensions/vault-lambda-agent in it (build the layer with \`npm run build\`, or point --layer at a layer tree)`);
   }
@@ -218,17 +214,34 @@ export async function runDev(argv: string[], out: (line: string) => void = (l) =
     return 0;
   }
 
+  let pythonVersion: string | undefined;
+  if (opts.runtime === "python") {
+    try {
+      pythonVersion = hostPythonVersion(); // before anything starts: without python3 there is nothing to run
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      out(`vault-lambda-agent dev: ${err.message}`);
+      return 2;
+    }
+  }
+
   const sandbox = opts.vaultAddr ? undefined : await startSandbox(opts.seed);
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), "vla-dev-"));
   let fn: LambdaEmulator | undefined;
+  let layer: RunnableLayer | undefined;
   // Ctrl-C: the emulated environment's processes run in their own process groups, possibly
-  // frozen; end them (and the sandbox) before leaving, or they would outlive this command.
+  // frozen; end them (and the sandbox) before leaving, or they would outlive this command; and
+  // delete the temporary layer a Python handler runs with.
   const interrupted = (signal: NodeJS.Signals) => {
     out(`\n${signal}: stopping the emulated environment`);
-    void Promise.allSettled([fn?.kill(), sandbox?.close()]).then(() => process.exit(130));
+    void Promise.allSettled([fn?.kill(), sandbox?.close()]).then(() => {
+      layer?.remove();
+      process.exit(130);
+    });
   };
   process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
   try {
+    layer = runnableLayer(opts.layerDir, opts.runtime);
     const credentials = credentialsFor(opts, sandbox);
     const port = opts.port ?? (await choosePort());
     // Unset against the user's Vault: Vault then uses the role named after the IAM role.
@@ -243,9 +256,10 @@ export async function runDev(argv: string[], out: (line: string) => void = (l) =
     };
     const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1";
     fn = new LambdaEmulator({
-      layerDir: opts.layerDir,
+      layerDir: layer.dir,
       functionDir: opts.functionDir,
       handler: opts.handler,
+      runtime: opts.runtime,
       functionName: (sandbox && sessionName(sandbox.identities[0]?.arn)) || "dev-function",
       credentials,
       region,
@@ -260,7 +274,7 @@ export async function runDev(argv: string[], out: (line: string) => void = (l) =
 
     const timeline = new TimelinePrinter(out, sandbox ? () => sandbox.vault.requestLog.map((r) => r.path) : undefined);
     out(
-      `vault-lambda-agent dev — ${opts.handler} in ${opts.functionDir}\n  Vault: ${sandbox ? `sandbox ${sandbox.vault.url} (STS test server ${sandbox.sts.url})` : opts.vaultAddr}; localhost API on 127.0.0.1:${port}; secrets: ${Object.keys(secrets).map((s) => s.toLowerCase()).join(", ") || "none"}\n`,
+      `vault-lambda-agent dev — ${opts.handler} in ${opts.functionDir}\n  Vault: ${sandbox ? `sandbox ${sandbox.vault.url} (STS test server ${sandbox.sts.url})` : opts.vaultAddr}; localhost API on 127.0.0.1:${port}; secrets: ${Object.keys(secrets).map((s) => s.toLowerCase()).join(", ") || "none"}${pythonVersion !== undefined ? `\n${pythonLine(opts, pythonVersion, layer)}` : ""}\n`,
     );
     timeline.skipSoFar(); // the seeding is not the extension's doing
 
@@ -312,7 +326,18 @@ export async function runDev(argv: string[], out: (line: string) => void = (l) =
     process.off("SIGINT", interrupted).off("SIGTERM", interrupted);
     await fn?.kill();
     await sandbox?.close();
+    layer?.remove();
   }
+}
+
+/** How a Python handler runs here: on which python3, and the extension on which node (and where). */
+function pythonLine(opts: DevOptions, version: string, layer: RunnableLayer): string {
+  const flag = opts.runtimeFlag?.toLowerCase();
+  const named = flag && flag !== "python" && flag !== `python${version}` ? `, not the ${opts.runtimeFlag} you named` : "";
+  const extension = layer.temporary
+    ? `the extension on this node (${process.version}), linked as bin/node into a temporary copy of the layer (${layer.dir}, removed at exit) as the standalone layer runs on its own Node.js`
+    : `the extension on the layer's own Node.js (${path.join(layer.dir, "vault-lambda-agent", "bin", "node")})`;
+  return `  Runtime: python ${version} (this machine's python3${named}); ${extension}`;
 }
 
 /** A handler's answer on one line, cut to a readable length. */

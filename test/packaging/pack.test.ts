@@ -4,7 +4,8 @@
  * offline — it has no dependency to fetch — into scratch projects, and those projects' handlers run
  * under the Lambda emulator with the built layer against the Vault and STS test servers:
  *  - an ESM project importing `vault-lambda-agent/client` and `/client/powertools` from JavaScript
- *    and from TypeScript compiled under nodenext, and running the package's `dev` bin;
+ *    and from TypeScript compiled under nodenext, and running the package's `dev` bin (on that
+ *    handler and on a Python one);
  *  - a CommonJS TypeScript project compiled by tsc under moduleResolution node10 (typesVersions),
  *    node16 (the "require" condition: .cjs + .d.cts) and bundler (type-checked, then bundled by
  *    esbuild as a SAM esbuild build would), with typed generics (`get<string>`) that must compile.
@@ -199,6 +200,14 @@ describe("installed in a function, run under the emulator with the layer", () =>
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/cold start \(init\) +\d+ ms {3}vault: auth\/aws\/login/);
     expect(r.stdout).toMatch(/handler saw: \{"user":"v-[^"]+","samePassword":true,"apiKey":"sandbox-api-key"/);
+
+    // And a Python handler (urllib) beside it: the installed slim layer, run on the bin's own node.
+    fs.copyFileSync(path.join(ROOT, "examples/orders-function-python/app.py"), path.join(dir, "app.py"));
+    const py = await run(path.join(dir, "node_modules/.bin/vault-lambda-agent"), ["dev", ".", "app.handler", "--port", String(await freePort()), "--invokes", "1"], { env, cwd: dir, timeoutMs: 60_000 });
+    expect(py.code, py.stdout + py.stderr).toBe(0);
+    expect(py.stdout).toMatch(/Runtime: python 3\.\d+ .*temporary copy of the layer/);
+    expect(py.stdout).toMatch(/handler saw: \{"configKeys":\["api_key","feature_flags"\],"dbUser":"v-/);
+    expect(py.stdout).toMatch(/extension exit 0; revoked: 1 lease\(s\), 1 token\(s\)/);
   }, 90_000);
 
   it("a CommonJS TypeScript project compiles under moduleResolution node10, node16 and bundler, and each build reads its secrets", async () => {
