@@ -188,3 +188,23 @@ describe("lambda-managed-instances", () => {
     for (const l of world.vault.leases().filter((l) => l.tokenAccessor === accessor)) expect(l.revokedAt, l.path).toBeDefined();
   });
 });
+
+describe("/health in every execution mode", () => {
+  const MODES = ["on-demand", "provisioned-concurrency", "snap-start", "lambda-managed-instances"] as const;
+  for (const mode of MODES) {
+    it(`${mode}: names the mode, ok once a secret was served, and holds no secret`, async () => {
+      const opts = mode === "snap-start" ? { mode, credentials: world.newCredentials(`health-${mode}`) } : { mode };
+      const fn = await world.lambda({ VAULT_SECRET_PATH_DB: "database/creds/app" }, opts);
+      const init = await fn.start();
+      expect(init.ok, JSON.stringify(init.error)).toBe(true);
+      // The secret first (after a SnapStart restore it is what logs in again), then /health.
+      const [db, health] = results(await fn.invoke({ requests: [{ path: "/secrets/db" }, { path: "/health", token: false }] }));
+      expect(db!.status, db!.text).toBe(200);
+      expect(health!.status).toBe(200);
+      expect(health!.json).toMatchObject({ status: "ok", reasons: [], mode, flavor: "slim" });
+      expect(Object.keys(health!.json.secrets).map((n: string) => n.toLowerCase()), health!.text).toEqual(["db"]);
+      for (const s of world.vault.issuedSecrets()) expect(health!.text).not.toContain(s);
+      expect((await fn.shutdown()).exitCodes["vault-lambda-agent"]).toBe(0);
+    });
+  }
+});
