@@ -5,6 +5,7 @@
  * every token, password and credential the extension receives is registered with it, and any
  * occurrence in a log line is replaced before the line is written.
  */
+import { writeLine } from "./output.ts";
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "off";
 
 const LEVELS: Record<LogLevel, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, off: 100 };
@@ -66,7 +67,7 @@ export function createLogger(opts: LoggerOptions): Logger {
   const threshold = LEVELS[opts.level];
   const write =
     opts.write ??
-    ((line: string, level: LogLevel) => (LEVELS[level] >= LEVELS.warn ? process.stderr : process.stdout).write(line + "\n"));
+    ((line: string, level: LogLevel) => writeLine(LEVELS[level] >= LEVELS.warn ? process.stderr : process.stdout, line));
 
   let requestId: string | undefined;
   const emit = (level: LogLevel, message: string, fields?: LogFields) => {

@@ -10,6 +10,7 @@ import { Agent } from "./agent.ts";
 import { registrationOrder, runLifecycle, type InitFailure } from "./lambda/lifecycle.ts";
 import { executionMode, initBudgetMs } from "./lambda/mode.ts";
 import { versionLine } from "./self-check.ts";
+import { writeLine } from "./output.ts";
 import { flavor, VERSION } from "./build-info.ts";
 
 async function main(): Promise<number> {
@@ -91,7 +92,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(JSON.stringify({ timestamp: new Date().toISOString(), level: "ERROR", message: "vault-lambda-agent crashed", error: describe(err) }) + "\n");
+    writeLine(process.stderr, JSON.stringify({ timestamp: new Date().toISOString(), level: "ERROR", message: "vault-lambda-agent crashed", error: describe(err) }));
     process.exit(1);
   },
 );

@@ -5,6 +5,7 @@
  * invocation and per refresh cycle. Only numbers and the function's name: never a secret.
  */
 import type { Clock } from "../clock.ts";
+import { writeLine } from "../output.ts";
 
 export const NAMESPACE = "VaultLambdaAgent";
 
@@ -40,7 +41,7 @@ export class EmfMetrics implements Metrics {
 
   constructor(
     private readonly functionName: string,
-    private readonly write: (line: string) => void = (line) => void process.stdout.write(line + "\n"),
+    private readonly write: (line: string) => void = (line) => writeLine(process.stdout, line),
     private readonly now: Clock = Date.now,
   ) {}
 
