@@ -25,6 +25,10 @@ import { ReadinessGate } from "./readiness.ts";
 import type { ExecutionMode } from "./lambda/mode.ts";
 import { RefreshScheduler } from "./lambda/refresh-scheduler.ts";
 
+/** What a request gets under SnapStart between the pre-snapshot revocation and the restore. */
+const SNAPSTART_INIT_READ =
+  "SnapStart: secrets are served after the restore, not during the function's init (whatever init reads goes into the snapshot, which every restored environment shares): read them in the handler";
+
 /** Time kept back from every deadline Lambda gives, for the answer to reach Lambda. */
 const SAFETY_MARGIN_MS = 250;
 /** How long the cleanup after a failed init may take (the contract's "about 1 s"). */
@@ -143,7 +147,8 @@ export class Agent {
   async init(deadline: number): Promise<Record<string, number>> {
     try {
       const timeline = await this.loginAndRead(deadline);
-      this.readiness.open();
+      if (this.mode === "snap-start") this.readiness.awaitRestore(this.config.clientTimeoutMs, SNAPSTART_INIT_READ);
+      else this.readiness.open();
       this.scheduler?.start();
       // Nothing may be in flight to Vault when the lifecycle calls `next` (as at every INVOKE).
       // Requests the function's init makes cannot be frozen mid-flight: Lambda freezes only once
@@ -202,6 +207,8 @@ export class Agent {
   async onInvoke(deadlineMs: number): Promise<void> {
     const deadline = Math.min(deadlineMs - SAFETY_MARGIN_MS, this.refreshDeadline());
     if (this.restorePending) await this.afterRestore(deadline);
+    // After a restore, requests go through: a failed restore is retried by the next one, lazily.
+    if (this.readiness.state === "restoring") this.readiness.open();
     await this.freshen(deadline);
     const abandoned = await this.client.drain(Math.max(0, deadline - Date.now()));
     if (abandoned > 0) this.log.warn("abandoned requests to Vault before the freeze", { count: abandoned });

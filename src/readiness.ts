@@ -4,12 +4,14 @@
  * before there is anything to serve: it waits here instead of getting `503`, until the init work
  * ends (`open` or `fail`) or the init budget does.
  */
-export type Readiness = "starting" | "ready" | "failed" | "closed";
+export type Readiness = "starting" | "restoring" | "ready" | "failed" | "closed";
 
 export class ReadinessGate {
   private current: Readiness = "starting";
   private reason = "";
   private deadline = Infinity;
+  /** `restoring` only: how long one request may wait for the restore. */
+  private restoreWaitMs = 0;
   private readonly waiters = new Set<() => void>();
 
   get state(): Readiness {
@@ -24,6 +26,7 @@ export class ReadinessGate {
   get refusal(): string {
     if (this.current === "failed") return `vault-lambda-agent failed to start: ${this.reason}`;
     if (this.current === "closed") return "vault-lambda-agent is shutting down";
+    if (this.current === "restoring") return this.reason;
     return "vault-lambda-agent is not ready yet (its init did not finish within the init budget)";
   }
 
@@ -36,6 +39,17 @@ export class ReadinessGate {
     this.settle("ready", "");
   }
 
+  /**
+   * SnapStart, once everything was revoked before the snapshot: requests wait for the restore (the
+   * next INVOKE opens the gate again), each at most `waitMs`, then get `reason`. A request from the
+   * function's own init lands here too, and must not log in again: what it obtained would go into
+   * the snapshot.
+   */
+  awaitRestore(waitMs: number, reason: string): void {
+    this.restoreWaitMs = waitMs;
+    this.settle("restoring", reason);
+  }
+
   fail(reason: string): void {
     this.settle("failed", reason);
   }
@@ -44,9 +58,18 @@ export class ReadinessGate {
     this.settle("closed", "");
   }
 
-  /** Resolves with the state once it is no longer `starting`, or still `starting` at the deadline. */
+  /** Whether a request should wait (rather than be answered or refused at once). */
+  get waiting(): boolean {
+    return this.current === "starting" || this.current === "restoring";
+  }
+
+  /**
+   * Resolves with the state once it is no longer `starting` or `restoring`, or unchanged at the bound:
+   * the init budget while starting, `waitMs` from now while restoring.
+   */
   wait(now = Date.now()): Promise<Readiness> {
-    if (this.current !== "starting" || now >= this.deadline) return Promise.resolve(this.current);
+    const bound = this.current === "restoring" ? now + this.restoreWaitMs : this.deadline;
+    if (!this.waiting || now >= bound) return Promise.resolve(this.current);
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -55,7 +78,8 @@ export class ReadinessGate {
       };
       // Init never freezes (Lambda freezes only after every party called `next`), so a timer is
       // a sound bound here; a finite deadline is always set before the listener is bound.
-      const timer = Number.isFinite(this.deadline) ? setTimeout(done, this.deadline - now) : undefined;
+      // While restoring, the bound starts with the request, after any freeze.
+      const timer = Number.isFinite(bound) ? setTimeout(done, bound - now) : undefined;
       this.waiters.add(done);
     });
   }

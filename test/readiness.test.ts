@@ -43,4 +43,19 @@ describe("ReadinessGate", () => {
     expect(gate.state).toBe("closed");
     expect(gate.refusal).toBe("vault-lambda-agent is shutting down");
   });
+
+  it("SnapStart: while restoring, each request waits its own bound (counted from the request), then gets the reason; the restore opens the gate", async () => {
+    const gate = new ReadinessGate();
+    gate.bound(1_000);
+    gate.awaitRestore(50, "SnapStart: read them in the handler");
+    expect(gate.state).toBe("restoring");
+    expect(gate.waiting).toBe(true);
+    // Long after the init budget (a restore comes days later), a request still waits its own bound.
+    expect(await gate.wait(Date.now())).toBe("restoring");
+    expect(gate.refusal).toBe("SnapStart: read them in the handler");
+    const waiting = gate.wait();
+    gate.open();
+    expect(await waiting).toBe("ready");
+    expect(gate.waiting).toBe(false);
+  });
 });

@@ -128,7 +128,7 @@ export class LocalhostServer {
     const readiness = this.deps.readiness;
     if (readiness.isReady) return this.route(req, res, method, pathname, search, scan);
     // Early registration: the function's init may ask before the login and the reads are done.
-    if (readiness.state === "starting") {
+    if (readiness.waiting) {
       this.deps.log.debug("a request waits for the init to finish", { method, path: pathname });
       return readiness.wait().then((state) => (state === "ready" ? this.route(req, res, method, pathname, search, scan) : this.reject(req, res, 503, readiness.refusal)));
     }

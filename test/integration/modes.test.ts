@@ -131,6 +131,28 @@ describe("snap-start: nothing live in the snapshot, each restore its own token a
     expect(world.vault.tokens().find((t) => t.accessor === restored.accessor)!.revokedAt).toBeDefined();
   });
 
+  it("a read from the function's own init is refused with the reason, not served by a new login that would go into the snapshot", async () => {
+    const keys = world.newCredentials("snap-init-read");
+    const fn = await world.lambda({ ...SECRETS, PROBE_INIT_READ: "db", VAULT_CLIENT_TIMEOUT: "1s" }, { mode: "snap-start", credentials: keys });
+    const init = await fn.start();
+    expect(init.ok, JSON.stringify(init.error)).toBe(true);
+    // One login at init (the validation), revoked; nothing live when the snapshot is taken.
+    const logins = world.vault.logins.filter((l) => l.ok && l.arn === keys.arn);
+    expect(logins).toHaveLength(1);
+    expect(world.vault.tokens().find((t) => t.accessor === logins[0]!.accessor)!.revokedAt).toBeDefined();
+    world.sts.expire(keys.accessKeyId);
+    const restoredKeys = world.newCredentials("snap-init-read-restored");
+    await fn.restore(restoredKeys, 500);
+    const r = await fn.invoke({ initRead: true, requests: [{ path: "/secrets/db" }] });
+    const early = (r.response as { initRead: { status: number; json?: { errors?: string[] } } }).initRead;
+    expect(early.status).toBe(503);
+    expect(early.json?.errors?.[0]).toMatch(/^SnapStart: secrets are served after the restore/);
+    const [db] = results(r);
+    expect(db!.status, db!.text).toBe(200);
+    expect(world.vault.logins.filter((l) => l.ok && l.arn === restoredKeys.arn)).toHaveLength(1);
+    await fn.shutdown();
+  });
+
   it("two environments restored from the same init get two different tokens and database users", async () => {
     const a = await snapshot("snap-twin-a");
     const b = await snapshot("snap-twin-b");
