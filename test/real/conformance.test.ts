@@ -195,6 +195,15 @@ describe("database credentials and leases", () => {
   });
 });
 
+// The login-error cases compare our Vault test server with OpenBao's AWS auth plugin, so they cannot
+// run without it (against the test bridge they would compare our checks with themselves). While
+// they wait, what is checked is that the plugin really was refused by the registry, as the installer
+// recorded it, and not left out by a missing install step.
+it.runIf(LOGIN_BRIDGED)("the login-error cases wait on OpenBao's AWS auth plugin, which the Go module proxy refused", () => {
+  expect(LOGIN_BRIDGED).toMatch(/go install github\.com\/openbao\/openbao-plugins\/auth\/aws\/cmd@/);
+  expect(LOGIN_BRIDGED).toMatch(/403 Forbidden|not available/);
+});
+
 describe.skipIf(LOGIN_BRIDGED)(`AWS auth IAM login errors${LOGIN_BRIDGED ? " (waits on OpenBao's AWS auth plugin: the Go proxy refused it)" : ""}`, () => {
   const attempt = (t: Target, change: (body: Record<string, unknown>) => void, sign: Parameters<typeof loginBody>[1] = {}) => {
     const body = loginBody(t.name === "peer" ? identity : bao.identity, { role: "fn-role", serverId: IAM_SERVER_ID, ...sign });
