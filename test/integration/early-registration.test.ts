@@ -8,8 +8,8 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { World } from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { World, useWorld } from "./harness.ts";
 import { VaultGate, until } from "./vault-gate.ts";
 
 const AGENT = "vault-lambda-agent";
@@ -22,14 +22,7 @@ const THREE_SECRETS = {
 
 let world: World;
 
-beforeAll(async () => {
-  world = await World.start();
-});
-
-afterAll(async () => {
-  world.leakScan();
-  await world.close();
-});
+useWorld((w) => (world = w));
 
 function initRead(invoke: { response?: unknown }): { status: number; json?: any; error?: string } {
   return (invoke.response as { initRead: { status: number; json?: any; error?: string } }).initRead;

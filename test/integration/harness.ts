@@ -9,7 +9,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect, type TestContext } from "vitest";
 import { StsTestServer, makeIdentity, type StsIdentity } from "../peers/sts/server.ts";
 import { VaultTestServer } from "../peers/vault/server.ts";
 import { seedVault, type VaultSeed } from "../peers/vault/seed.ts";
@@ -127,6 +127,39 @@ export class World {
     await Promise.allSettled(this.emulators.map((e) => e.kill()));
     await Promise.allSettled([this.vault.close(), this.sts.close()]);
   }
+}
+
+/**
+ * One World for a test file: started before its tests, handed to `set`; after them, the leak scan
+ * over every line it logged, then closed (closed even when the scan fails).
+ */
+export function useWorld(set: (world: World) => void, opts: WorldOptions = {}): void {
+  let world: World | undefined;
+  beforeAll(async () => {
+    world = await World.start(opts);
+    set(world);
+  });
+  afterAll(async () => {
+    if (!world) return;
+    try {
+      world.leakScan();
+    } finally {
+      await world.close();
+    }
+  });
+}
+
+/** A World for one test, leak-scanned and closed when that test ends. */
+export async function worldForTest(opts: WorldOptions, ctx: TestContext): Promise<World> {
+  const world = await World.start(opts);
+  ctx.onTestFinished(async () => {
+    try {
+      world.leakScan();
+    } finally {
+      await world.close();
+    }
+  });
+  return world;
 }
 
 /**

@@ -5,19 +5,12 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ACCOUNT, World, freePort, results } from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { ACCOUNT, World, freePort, results, useWorld } from "./harness.ts";
 
 let world: World;
 
-beforeAll(async () => {
-  world = await World.start();
-});
-
-afterAll(async () => {
-  world.leakScan();
-  await world.close();
-});
+useWorld((w) => (world = w));
 
 // Independent environments against a Vault they do not change (but for a role of their own): at
 // once, so that the unreachable case's retries until the init budget do not hold up the rest.

@@ -5,17 +5,9 @@
  * whole seconds, as the real one does.
  */
 import { describe, expect, it, type TestContext } from "vitest";
-import { World, results, type ProbeResult } from "./harness.ts";
+import { World, results, type ProbeResult, worldForTest } from "./harness.ts";
 
-/** A world for one test, leak-scanned and closed when that test ends. */
-async function world(opts: Parameters<typeof World.start>[0], ctx: TestContext): Promise<World> {
-  const w = await World.start(opts);
-  ctx.onTestFinished(async () => {
-    w.leakScan();
-    await w.close();
-  });
-  return w;
-}
+const world = worldForTest;
 
 const FAST = { VAULT_TOKEN_EXPIRY_GRACE_PERIOD: "1s" };
 

@@ -3,19 +3,12 @@
  * log line, SnapStart's credentials from the container-credentials endpoint, Managed Instances'
  * SHUTDOWN-only registration.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { World, freePort, results } from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { World, freePort, results, useWorld } from "./harness.ts";
 
 let world: World;
 
-beforeAll(async () => {
-  world = await World.start();
-});
-
-afterAll(async () => {
-  world.leakScan();
-  await world.close();
-});
+useWorld((w) => (world = w));
 
 function firstLine(lines: string[]): Record<string, unknown> {
   return JSON.parse(lines[0]!) as Record<string, unknown>;

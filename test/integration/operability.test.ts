@@ -5,20 +5,13 @@
  * line and every `/health` body is checked against every value the peers issued.
  */
 import fs from "node:fs";
-import { describe, expect, it, type TestContext } from "vitest";
-import { World, results, FUNCTION_NAME, type ProbeResult } from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { World, results, FUNCTION_NAME, type ProbeResult, worldForTest } from "./harness.ts";
 import { expectValidEmf } from "../metrics/emf-schema.ts";
 
 const { version } = JSON.parse(fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
-async function world(opts: Parameters<typeof World.start>[0], ctx: TestContext): Promise<World> {
-  const w = await World.start(opts);
-  ctx.onTestFinished(async () => {
-    w.leakScan();
-    await w.close();
-  });
-  return w;
-}
+const world = worldForTest;
 
 const HEALTH = { path: "/health", token: false } as const;
 

@@ -3,18 +3,11 @@
  * reads and how (init ordering: early-registration.test.ts), the caller-token guard, request coalescing.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { World, results } from "./harness.ts";
+import { World, results, useWorld } from "./harness.ts";
 
 let world: World;
 
-beforeAll(async () => {
-  world = await World.start();
-});
-
-afterAll(async () => {
-  world.leakScan();
-  await world.close();
-});
+useWorld((w) => (world = w));
 
 const THREE_SECRETS = {
   VAULT_SECRET_PATH_CONFIG: "secret/data/app/config",

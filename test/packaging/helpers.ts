@@ -15,6 +15,25 @@ export const CLIENT_DIR = path.join(ROOT, "dist", "client");
 export const PACKAGING_FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures");
 export const EXTENSION_NAME = "vault-lambda-agent";
 
+/** The slim layer's files and their Unix modes (octal), as every layer tree and zip holds them. */
+export const SLIM_LAYER_FILES: Record<string, string> = {
+  [`extensions/${EXTENSION_NAME}`]: "755",
+  [`${EXTENSION_NAME}/index.mjs`]: "644",
+  [`${EXTENSION_NAME}/assume-role.mjs`]: "644",
+  [`${EXTENSION_NAME}/LICENSE`]: "644",
+  [`${EXTENSION_NAME}/NOTICE`]: "644",
+};
+
+/** The slim layer's files as a zip listing: "file <mode>". */
+export const slimZipListing = (): Record<string, string> => Object.fromEntries(Object.entries(SLIM_LAYER_FILES).map(([f, m]) => [f, `file ${m}`]));
+
+/** The slim layer's tree as `treeModes` shows it (directories with a trailing slash, modes "0755"). */
+export const slimTreeModes = (): Record<string, string> => ({
+  "extensions/": "0755",
+  [`${EXTENSION_NAME}/`]: "0755",
+  ...Object.fromEntries(Object.entries(SLIM_LAYER_FILES).map(([f, m]) => [f, `0${m}`])),
+});
+
 /** The tests read build output; `npm test` builds before vitest runs. Say so instead of ENOENT. */
 export function requireBuilt(...files: string[]): void {
   const missing = files.filter((f) => !fs.existsSync(f));

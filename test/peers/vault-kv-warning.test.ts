@@ -3,19 +3,13 @@
  * with no error but a warning that names the right endpoint. The peer answers so, and the extension
  * carries that warning into the message its user sees, instead of a bare "404".
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { World, layerBuilt } from "../integration/harness.ts";
+import { describe, expect, it } from "vitest";
+import { World, layerBuilt, useWorld } from "../integration/harness.ts";
 
 const HINT = "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints to use. If using the Vault CLI, use 'vault kv get' for this operation.";
 
 let world: World;
-beforeAll(async () => {
-  world = await World.start();
-});
-afterAll(async () => {
-  world.leakScan();
-  await world.close();
-});
+useWorld((w) => (world = w));
 
 describe("a KV v2 path without data/", () => {
   it.skipIf(!layerBuilt())("the extension's init error names Vault's hint", async () => {

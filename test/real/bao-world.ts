@@ -21,17 +21,13 @@ import { LambdaEmulator, type EmulatorOptions } from "../peers/lambda/emulator.t
 import { submitCallerIdentityRequest } from "../peers/vault/sts-forward.ts";
 import { parseIamRequestHeaders, headerGet } from "../peers/vault/iam-headers.ts";
 import { goParseUrl, goRequestUri } from "../peers/vault/go-compat.ts";
-import { freePort, scanLogsForSecrets } from "../integration/harness.ts";
+import { ACCOUNT, FUNCTION_NAME, FUNCTION_ROLE_ARN, FUNCTION_SESSION_ARN, LAYER_DIR, freePort, scanLogsForSecrets } from "../integration/harness.ts";
 import { AWS_AUTH_PLUGIN, OpenBao, PLUGIN_DIR, Postgres, refusal } from "./peers.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const ROOT = path.resolve(here, "../..");
-export const LAYER_DIR = path.join(ROOT, "layer");
+// The same function identity and layer as the integration tests use.
+export { LAYER_DIR, ACCOUNT, FUNCTION_NAME, FUNCTION_ROLE_ARN, FUNCTION_SESSION_ARN } from "../integration/harness.ts";
 export const FIXTURES = path.join(here, "fixtures");
-export const ACCOUNT = "123456789012";
-export const FUNCTION_NAME = "orders-api";
-export const FUNCTION_ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/fn-role`;
-export const FUNCTION_SESSION_ARN = `arn:aws:sts::${ACCOUNT}:assumed-role/fn-role/${FUNCTION_NAME}`;
 export const IAM_SERVER_ID = "vault.example.com";
 
 /** Why the login goes through the front's bridge, or undefined when OpenBao's plugin does it. */
