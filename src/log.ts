@@ -20,14 +20,36 @@ export function lambdaLogLevel(value: string | undefined): LogLevel | undefined 
   return v === "trace" || v === "debug" || v === "info" || v === "warn" || v === "error" ? v : undefined;
 }
 
-/** Values shorter than this are not scrubbed: they would mangle ordinary words and numbers. */
-const MIN_SECRET_LENGTH = 6;
+/**
+ * Secrets at least this long are replaced wherever they appear. Shorter ones (a PIN, "pw1", a port
+ * kept in a secret) would also match ordinary words, numbers and pieces of other values, so they
+ * are replaced only where they stand as a whole value: a whole JSON string (`"x9Qz"`, also quoted
+ * inside a JSON string, `\"x9Qz\"`) or a field value (`pin=x9Qz` up to `&`, a quote, a space, `,`,
+ * `;` or the end). A short secret in running text ("the pin x9Qz is wrong") is not matched: that is
+ * the price of not mangling every log line that happens to contain "5432".
+ */
+const SHORT_SECRET_LENGTH = 6;
+const REDACTED = "[redacted]";
 
+/**
+ * Every token, password, signature and credential the extension comes across is registered here
+ * the moment it exists; `scrub` replaces each of them in a text (a log line, an `init/error` body,
+ * an HTTP error body) in every form it can take there: as is, JSON-escaped (once, and twice for JSON
+ * inside a JSON string: a PEM key's newlines, a password's quotes and backslashes), URL-encoded
+ * and in base64.
+ */
 export class Redactor {
   private readonly secrets = new Set<string>();
+  /** The forms of the long secrets, longest first (so that a secret containing another goes whole); rebuilt after an `add`. */
+  private long: string[] | undefined;
+  /** One pattern for every form of the short secrets, or null when there are none; rebuilt after an `add`. */
+  private short: RegExp | null | undefined;
 
   add(value: unknown): void {
-    if (typeof value === "string" && value.length >= MIN_SECRET_LENGTH) this.secrets.add(value);
+    if (typeof value !== "string" || value === "" || this.secrets.has(value)) return;
+    this.secrets.add(value);
+    this.long = undefined;
+    this.short = undefined;
   }
 
   /** Registers every string value found in a (JSON-like) structure, e.g. a secret's data map. */
@@ -41,14 +63,49 @@ export class Redactor {
   scrub(text: string): string {
     if (this.secrets.size === 0) return text;
     let out = text;
-    for (const s of this.secrets) if (out.includes(s)) out = out.split(s).join("[redacted]");
-    return out;
+    for (const form of (this.long ??= this.longForms())) if (out.includes(form)) out = out.split(form).join(REDACTED);
+    const short = this.short === undefined ? (this.short = this.shortPattern()) : this.short;
+    return short ? out.replace(short, REDACTED) : out;
   }
+
+  private longForms(): string[] {
+    const forms = new Set<string>();
+    for (const s of this.secrets) if (s.length >= SHORT_SECRET_LENGTH) for (const f of formsOf(s, true)) forms.add(f);
+    return [...forms].sort((a, b) => b.length - a.length);
+  }
+
+  private shortPattern(): RegExp | null {
+    const forms = new Set<string>();
+    for (const s of this.secrets) if (s.length < SHORT_SECRET_LENGTH) for (const f of formsOf(s, false)) forms.add(f);
+    if (forms.size === 0) return null;
+    const alternatives = [...forms].sort((a, b) => b.length - a.length).map(escapeRegExp);
+    // Left: an opening quote (JSON's `"`, or the `"` of an escaped `\"`) or a field's `=`.
+    // Right: a closing quote (`"` or `\"`), a field separator, a space, or the end.
+    return new RegExp(`(?<=["=])(?:${alternatives.join("|")})(?=\\\\?"|[&\\s,;)\\]}]|$)`, "g");
+  }
+}
+
+/** The forms a secret takes in a text we write: raw, JSON-escaped once and twice, URL-encoded, base64. */
+function formsOf(value: string, withEncodings: boolean): string[] {
+  const once = jsonEscaped(value);
+  const forms = [value, once, jsonEscaped(once)];
+  if (withEncodings) forms.push(encodeURIComponent(value), Buffer.from(value, "utf8").toString("base64"));
+  return forms;
+}
+
+function jsonEscaped(value: string): string {
+  return JSON.stringify(value).slice(1, -1);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 export type LogFields = Record<string, unknown>;
 
 export interface Logger {
+  /** The redactor every line goes through: whatever reports a text outside the process (an init/error body) scrubs it with this. */
+  readonly redactor: Redactor;
   debug(message: string, fields?: LogFields): void;
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
@@ -72,11 +129,15 @@ export function createLogger(opts: LoggerOptions): Logger {
   let requestId: string | undefined;
   const emit = (level: LogLevel, message: string, fields?: LogFields) => {
     if (LEVELS[level] < threshold) return;
-    const record = { timestamp: new Date().toISOString(), level: level.toUpperCase(), message, extension: "vault-lambda-agent", requestId, ...fields };
-    write(opts.redactor.scrub(JSON.stringify(record)), level);
+    // The timestamp and the level are ours and are kept out of the scrub: a short secret that
+    // happens to read "WARN" must not take the level Lambda filters on.
+    const head = JSON.stringify({ timestamp: new Date().toISOString(), level: level.toUpperCase() });
+    const rest = opts.redactor.scrub(JSON.stringify({ message, extension: "vault-lambda-agent", requestId, ...fields }));
+    write(`${head.slice(0, -1)},${rest.slice(1)}`, level);
   };
 
   return {
+    redactor: opts.redactor,
     debug: (m, f) => emit("debug", m, f),
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),

@@ -27,3 +27,63 @@ describe("the logger", () => {
     ]);
   });
 });
+
+describe("the redactor", () => {
+  const PEM = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\\kqhkiG9w0"BAQEFAASC\n-----END PRIVATE KEY-----';
+
+  function logged(redactor: Redactor, fields: Record<string, unknown>): string {
+    const lines: string[] = [];
+    createLogger({ level: "info", redactor, write: (l) => void lines.push(l) }).warn("something failed", fields);
+    expect(() => JSON.parse(lines[0]!)).not.toThrow();
+    return lines[0]!;
+  }
+
+  it("matches a secret with quotes, backslashes and newlines in a JSON line, escaped once and twice", () => {
+    const redactor = new Redactor();
+    redactor.add(PEM);
+    const line = logged(redactor, { error: `Vault answered 400: invalid ${PEM}`, body: JSON.stringify({ key: PEM }) });
+    expect(line).not.toContain("MIIEvQIBADANBg");
+    expect(line.match(/\[redacted\]/g)).toHaveLength(2);
+  });
+
+  it("matches a secret URL-encoded and in base64, as a login request or a query carries it", () => {
+    const redactor = new Redactor();
+    const sessionToken = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQ+abc=";
+    redactor.add(sessionToken);
+    const text = `x-amz-security-token=${encodeURIComponent(sessionToken)} blob=${Buffer.from(sessionToken).toString("base64")} raw=${sessionToken}`;
+    expect(redactor.scrub(text)).toBe("x-amz-security-token=[redacted] blob=[redacted] raw=[redacted]");
+  });
+
+  it("replaces the longest secret first, so that one containing another goes whole", () => {
+    const redactor = new Redactor();
+    redactor.add("abcdef");
+    redactor.add("abcdef-0123456789");
+    expect(redactor.scrub("token abcdef-0123456789 and abcdef")).toBe("token [redacted] and [redacted]");
+  });
+
+  it("matches a secret under 6 characters only as a whole value, not inside other words", () => {
+    const redactor = new Redactor();
+    redactor.add("x9Qz");
+    redactor.add("5432");
+    const line = logged(redactor, { pin: "x9Qz", error: 'field "x9Qz" rejected; form pin=x9Qz&user=a; port=5432', other: "x9Qzzz 15432 at 5432 x9Qz" });
+    const record = JSON.parse(line) as Record<string, string>;
+    expect(record.pin).toBe("[redacted]");
+    expect(record.error).toBe('field "[redacted]" rejected; form pin=[redacted]&user=a; port=[redacted]');
+    // Inside other values and in running text a short value stays: it would match ordinary words.
+    expect(record.other).toBe("x9Qzzz 15432 at 5432 x9Qz");
+  });
+
+  it("never touches the timestamp and the level, even when a secret reads like one", () => {
+    const redactor = new Redactor();
+    redactor.add("WARN");
+    const record = JSON.parse(logged(redactor, { said: "WARN" })) as Record<string, string>;
+    expect(record.level).toBe("WARN");
+    expect(record.said).toBe("[redacted]");
+  });
+
+  it("takes secrets found anywhere in a structure, and ignores what is not a string", () => {
+    const redactor = new Redactor();
+    redactor.addAll({ a: ["pw-1-secret", { b: "another-secret" }], n: 5, z: null });
+    expect(redactor.scrub("pw-1-secret another-secret 5")).toBe("[redacted] [redacted] 5");
+  });
+});

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { runLifecycle } from "../../src/lambda/lifecycle.ts";
 import type { ExecutionMode } from "../../src/lambda/mode.ts";
-import type { Logger } from "../../src/log.ts";
+import { Redactor, type Logger } from "../../src/log.ts";
 
 const servers: http.Server[] = [];
 afterEach(async () => {
@@ -39,7 +39,7 @@ async function fakeApi(failures: number) {
 function run(runtimeApi: string, mode: ExecutionMode) {
   const lines: Array<[string, string]> = [];
   const at = (level: string) => (message: string) => void lines.push([level, message]);
-  const log: Logger = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error"), setRequestId: () => undefined };
+  const log: Logger = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error"), setRequestId: () => undefined, redactor: new Redactor() };
   const shutdowns: string[] = [];
   const code = runLifecycle(
     runtimeApi,

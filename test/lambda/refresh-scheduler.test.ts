@@ -3,14 +3,14 @@
 // a fake wall clock: hours in milliseconds.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { RefreshScheduler } from "../../src/lambda/refresh-scheduler.ts";
-import type { Logger } from "../../src/log.ts";
+import { Redactor, type Logger } from "../../src/log.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 
 function quietLog(): Logger & { lines: Array<[string, string]> } {
   const lines: Array<[string, string]> = [];
   const at = (level: string) => (message: string) => void lines.push([level, message]);
-  return { lines, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error"), setRequestId: () => undefined };
+  return { lines, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error"), setRequestId: () => undefined, redactor: new Redactor() };
 }
 
 beforeEach(() => {
