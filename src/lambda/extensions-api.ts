@@ -4,6 +4,7 @@
  */
 import http from "node:http";
 import { ExtensionsApiError } from "../errors.ts";
+import type { Redactor } from "../log.ts";
 
 export interface InvokeEvent {
   eventType: "INVOKE";
@@ -34,9 +35,11 @@ export class ExtensionsApi {
   /** Kept alive between the calls of this client (two: a long poll and the odd error report). */
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
 
+  /** `redactor` scrubs every error body this client sends: there is no way to report an unscrubbed one. */
   constructor(
     runtimeApi: string,
     private readonly name: string,
+    private readonly redactor: Redactor,
   ) {
     this.base = `http://${runtimeApi}/2020-01-01/extension`;
   }
@@ -65,7 +68,7 @@ export class ExtensionsApi {
   }
 
   private async reportError(path: string, errorType: string, message: string): Promise<void> {
-    const body = JSON.stringify({ errorMessage: message, errorType, stackTrace: [] });
+    const body = JSON.stringify({ errorMessage: this.redactor.scrub(message), errorType, stackTrace: [] });
     await call(this.agent, `${this.base}/${path}`, "POST", { ...this.idHeader(), "lambda-extension-function-error-type": errorType }, body);
   }
 

@@ -63,7 +63,7 @@ export async function runLifecycle(
   initFailure?: InitFailure,
   mode: ExecutionMode = "on-demand",
 ): Promise<number> {
-  const api = new ExtensionsApi(runtimeApi, EXTENSION_NAME);
+  const api = new ExtensionsApi(runtimeApi, EXTENSION_NAME, log.redactor);
   let failure = initFailure;
   // Nothing to undo when the configuration failed: nothing was built.
   let started = false;
