@@ -5,6 +5,7 @@
  */
 import { STSClient, AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { stsEndpointFor, type AwsCredentials } from "./sts-endpoint.ts";
+import type { Redactor } from "../log.ts";
 
 export interface AssumeRoleOptions {
   roleArn: string;
@@ -14,6 +15,8 @@ export interface AssumeRoleOptions {
   endpoint?: string;
   credentials: AwsCredentials;
   timeoutMs: number;
+  /** Learns the assumed credentials the moment STS hands them out, before anything can echo them. */
+  redactor: Pick<Redactor, "add">;
 }
 
 export async function assumeRole(opts: AssumeRoleOptions): Promise<AwsCredentials> {
@@ -36,6 +39,7 @@ export async function assumeRole(opts: AssumeRoleOptions): Promise<AwsCredential
       { abortSignal: AbortSignal.timeout(opts.timeoutMs) },
     );
     const c = out.Credentials;
+    for (const value of [c?.AccessKeyId, c?.SecretAccessKey, c?.SessionToken]) opts.redactor.add(value);
     if (!c?.AccessKeyId || !c.SecretAccessKey) throw new Error("STS AssumeRole answered without credentials");
     return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
   } finally {

@@ -46,6 +46,7 @@ export class Authenticator {
   async login(opts: { deadline?: number; retries?: number; signal?: AbortSignal } = {}): Promise<TokenGrant> {
     const credentials = await this.signingCredentials(opts.deadline);
     const body = await buildIamLoginBody({
+      redactor: this.log.redactor,
       credentials,
       stsRegion: this.settings.stsRegion,
       iamServerId: this.settings.iamServerId,
@@ -64,6 +65,7 @@ export class Authenticator {
     }
     const auth = answer?.auth;
     if (!auth?.client_token) throw new AgentError("auth", `Vault answered the login at ${path} without a token`);
+    [auth.client_token, auth.accessor].forEach((v) => this.log.redactor.add(v));
     this.log.info("logged in to Vault", {
       mount: this.settings.authProvider,
       role: this.settings.authRole ?? "(named after the IAM role)",
@@ -101,6 +103,7 @@ export class Authenticator {
         endpoint: aws.stsEndpointUrl,
         credentials: own,
         timeoutMs: this.settings.clientTimeoutMs,
+        redactor: this.log.redactor,
       });
     } catch (err) {
       throw new AgentError(

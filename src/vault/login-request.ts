@@ -11,15 +11,20 @@
 //     replays the request, and leaving it out avoids the old json.Number bug (vault#3763).
 //   - Header values are one-element string arrays (Go's http.Header JSON), which every Vault
 //     version parses (early ones accepted nothing else: vault#2810).
-// This module never logs: what it returns contains a signature and a session token.
+// This module never logs: what it returns contains a signature and a session token. Both, and the
+// blob that carries them, are registered with the redactor as they are made, before Vault can echo
+// them back in an error (STS's SignatureDoesNotMatch quotes the canonical request, token included).
 
 import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
 import { HttpRequest } from "@smithy/protocol-http";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { stsEndpointFor, type AwsCredentials } from "../aws/sts-endpoint.ts";
+import type { Redactor } from "../log.ts";
 
 export interface LoginRequestOptions {
   credentials: AwsCredentials;
+  /** Learns the signature, the signed headers and the base64 blob they travel in, as they are made. */
+  redactor: Pick<Redactor, "add">;
   /** VAULT_STS_ENDPOINT_REGION: sign for that region's endpoint; unset: the global one. */
   stsRegion?: string;
   /** VAULT_IAM_SERVER_ID: sent, and signed, as X-Vault-AWS-IAM-Server-ID. */
@@ -76,14 +81,31 @@ export async function buildIamLoginBody(opts: LoginRequestOptions): Promise<IamL
 
   const headerMap: Record<string, [string]> = {};
   for (const [name, value] of Object.entries(signed.headers)) headerMap[name] = [String(value)];
+  registerSecrets(opts.redactor, headerMap, opts.credentials);
+  const headersBlob = base64(JSON.stringify(headerMap));
+  opts.redactor.add(headersBlob);
 
+  // The URL and the body are the same for every caller (no secret in them): not registered.
   const body: IamLoginBody = {
     iam_http_request_method: "POST",
     iam_request_url: base64(endpoint.url),
     iam_request_body: base64(GET_CALLER_IDENTITY_BODY),
-    iam_request_headers: base64(JSON.stringify(headerMap)),
+    iam_request_headers: headersBlob,
   };
   return opts.role !== undefined && opts.role !== "" ? { role: opts.role, ...body } : body;
+}
+
+/**
+ * The replayable parts of the signed request: the signature (with the rest of the request it is a
+ * login for 15 minutes), the whole Authorization header, and the credentials it was signed with.
+ */
+function registerSecrets(redactor: Pick<Redactor, "add">, headers: Record<string, [string]>, credentials: AwsCredentials): void {
+  const authorization = headers.authorization?.[0];
+  redactor.add(authorization);
+  redactor.add(authorization && /Signature=([0-9a-f]+)/.exec(authorization)?.[1]);
+  redactor.add(headers["x-amz-security-token"]?.[0]);
+  redactor.add(credentials.secretAccessKey);
+  redactor.add(credentials.sessionToken);
 }
 
 function base64(text: string): string {

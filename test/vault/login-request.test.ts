@@ -4,7 +4,9 @@ import aws4 from "aws4";
 import { describe, expect, it } from "vitest";
 import { stsEndpointFor, type AwsCredentials } from "../../src/aws/sts-endpoint.ts";
 import { buildIamLoginBody, GET_CALLER_IDENTITY_BODY, NodeSha256, type IamLoginBody } from "../../src/vault/login-request.ts";
+import { Redactor } from "../../src/log.ts";
 
+const redactor = new Redactor();
 const NOW = new Date("2024-05-06T07:08:09.123Z");
 const AMZ_DATE = "20240506T070809Z";
 const SESSION: AwsCredentials = {
@@ -119,7 +121,7 @@ describe("stsEndpointFor", () => {
 
 describe("buildIamLoginBody", () => {
   it("encodes the URL, body and headers Vault expects (global endpoint, session credentials)", async () => {
-    const body = await buildIamLoginBody({ credentials: SESSION, now: NOW });
+    const body = await buildIamLoginBody({ redactor, credentials: SESSION, now: NOW });
     expect(body.iam_http_request_method).toBe("POST");
     expect("role" in body).toBe(false);
     expect(Object.keys(body).sort()).toEqual([
@@ -147,14 +149,14 @@ describe("buildIamLoginBody", () => {
   });
 
   it("produces a signature byte-identical to aws4's (global endpoint)", async () => {
-    const d = decode(await buildIamLoginBody({ credentials: SESSION, now: NOW }));
+    const d = decode(await buildIamLoginBody({ redactor, credentials: SESSION, now: NOW }));
     expect(flat(d.headers)["authorization"]).toBe(
       aws4Authorization({ host: "sts.amazonaws.com", region: "us-east-1", credentials: SESSION }),
     );
   });
 
   it("signs the server-ID header and matches aws4 with it", async () => {
-    const body = await buildIamLoginBody({ credentials: SESSION, now: NOW, iamServerId: "vault.example.com" });
+    const body = await buildIamLoginBody({ redactor, credentials: SESSION, now: NOW, iamServerId: "vault.example.com" });
     const h = flat(decode(body).headers);
     expect(h["x-vault-aws-iam-server-id"]).toBe("vault.example.com");
     const auth = h["authorization"] ?? "";
@@ -166,7 +168,7 @@ describe("buildIamLoginBody", () => {
   });
 
   it("signs for the regional endpoint and scope, matching aws4 given that region and host", async () => {
-    const body = await buildIamLoginBody({ credentials: SESSION, now: NOW, stsRegion: "eu-west-1", iamServerId: "v" });
+    const body = await buildIamLoginBody({ redactor, credentials: SESSION, now: NOW, stsRegion: "eu-west-1", iamServerId: "v" });
     const d = decode(body);
     expect(d.url).toBe("https://sts.eu-west-1.amazonaws.com/");
     const h = flat(d.headers);
@@ -178,7 +180,7 @@ describe("buildIamLoginBody", () => {
   });
 
   it("signs for the China partition's host", async () => {
-    const d = decode(await buildIamLoginBody({ credentials: SESSION, now: NOW, stsRegion: "cn-north-1" }));
+    const d = decode(await buildIamLoginBody({ redactor, credentials: SESSION, now: NOW, stsRegion: "cn-north-1" }));
     expect(d.url).toBe("https://sts.cn-north-1.amazonaws.com.cn/");
     expect(flat(d.headers)["authorization"]).toBe(
       aws4Authorization({ host: "sts.cn-north-1.amazonaws.com.cn", region: "cn-north-1", credentials: SESSION }),
@@ -187,7 +189,7 @@ describe("buildIamLoginBody", () => {
 
   it("sends no security-token header without a session token", async () => {
     for (const credentials of [LONG_TERM, { ...LONG_TERM, sessionToken: "" }]) {
-      const h = flat(decode(await buildIamLoginBody({ credentials, now: NOW })).headers);
+      const h = flat(decode(await buildIamLoginBody({ redactor, credentials, now: NOW })).headers);
       expect(Object.keys(h).sort()).toEqual(["authorization", "content-type", "host", "x-amz-date"]);
       expect(signedHeaders(h["authorization"] ?? "")).toEqual(["content-type", "host", "x-amz-date"]);
       expect(h["authorization"]).toBe(aws4Authorization({ host: "sts.amazonaws.com", region: "us-east-1", credentials: LONG_TERM }));
@@ -197,7 +199,7 @@ describe("buildIamLoginBody", () => {
   it("sends no X-Amz-* header outside Vault's default allowlist, and no content-length", async () => {
     // Vault: X-Amz-Algorithm, -Content-Sha256, -Credential, -Date, -Security-Token, -Signature,
     // -SignedHeaders; we need only two of them. x-amz-user-agent would be refused.
-    const h = flat(decode(await buildIamLoginBody({ credentials: SESSION, now: NOW, iamServerId: "x" })).headers);
+    const h = flat(decode(await buildIamLoginBody({ redactor, credentials: SESSION, now: NOW, iamServerId: "x" })).headers);
     const amz = Object.keys(h).filter((k) => k.toLowerCase().startsWith("x-amz-"));
     expect(amz.sort()).toEqual(["x-amz-date", "x-amz-security-token"]);
     expect(h).not.toHaveProperty("x-amz-content-sha256");
@@ -207,21 +209,21 @@ describe("buildIamLoginBody", () => {
   });
 
   it("includes the role when set and omits it when empty", async () => {
-    const withRole = await buildIamLoginBody({ credentials: SESSION, now: NOW, role: "my-fn-role" });
+    const withRole = await buildIamLoginBody({ redactor, credentials: SESSION, now: NOW, role: "my-fn-role" });
     expect(withRole.role).toBe("my-fn-role");
-    const empty = await buildIamLoginBody({ credentials: SESSION, now: NOW, role: "" });
+    const empty = await buildIamLoginBody({ redactor, credentials: SESSION, now: NOW, role: "" });
     expect("role" in empty).toBe(false);
     expect(JSON.parse(JSON.stringify(empty))).not.toHaveProperty("role");
   });
 
   it("ignores an empty server ID instead of sending an empty signed header", async () => {
-    const h = flat(decode(await buildIamLoginBody({ credentials: SESSION, now: NOW, iamServerId: "" })).headers);
+    const h = flat(decode(await buildIamLoginBody({ redactor, credentials: SESSION, now: NOW, iamServerId: "" })).headers);
     expect(h).not.toHaveProperty("x-vault-aws-iam-server-id");
   });
 
   it("signs with the current time by default", async () => {
     const before = Date.now();
-    const h = flat(decode(await buildIamLoginBody({ credentials: SESSION })).headers);
+    const h = flat(decode(await buildIamLoginBody({ redactor, credentials: SESSION })).headers);
     const after = Date.now();
     const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(h["x-amz-date"] ?? "");
     expect(m).not.toBeNull();
@@ -231,12 +233,27 @@ describe("buildIamLoginBody", () => {
   });
 
   it("changes the signature with the date and the credentials, and is deterministic otherwise", async () => {
-    const sig = async (opts: Parameters<typeof buildIamLoginBody>[0]) =>
-      flat(decode(await buildIamLoginBody(opts)).headers)["authorization"];
+    const sig = async (opts: Omit<Parameters<typeof buildIamLoginBody>[0], "redactor">) =>
+      flat(decode(await buildIamLoginBody({ redactor, ...opts })).headers)["authorization"];
     const a = await sig({ credentials: SESSION, now: NOW });
     expect(await sig({ credentials: SESSION, now: NOW })).toBe(a);
     expect(await sig({ credentials: SESSION, now: new Date(NOW.getTime() + 1000) })).not.toBe(a);
     expect(await sig({ credentials: { ...SESSION, secretAccessKey: `${SESSION.secretAccessKey}x` }, now: NOW })).not.toBe(a);
+  });
+});
+
+describe("what the signed request holds that could be replayed", () => {
+  it("is registered with the redactor as it is made: signature, Authorization, session token, the headers blob", async () => {
+    const fresh = new Redactor();
+    const body = await buildIamLoginBody({ redactor: fresh, credentials: SESSION, now: NOW });
+    const h = flat(decode(body).headers);
+    const signature = /Signature=([0-9a-f]{64})$/.exec(h["authorization"] ?? "")?.[1];
+    expect(signature).toBeDefined();
+    // What Vault relays of STS's SignatureDoesNotMatch, and what it might quote of the request.
+    const echo = `canonical request: x-amz-security-token:${SESSION.sessionToken} Authorization: ${h["authorization"]}; got ${JSON.stringify(body)}; ${signature}`;
+    const scrubbed = fresh.scrub(echo);
+    for (const secret of [signature!, SESSION.sessionToken!, SESSION.secretAccessKey, body.iam_request_headers]) expect(scrubbed).not.toContain(secret);
+    expect(scrubbed).not.toContain("Signature=");
   });
 });
 
