@@ -23,7 +23,7 @@ import { AWS_REGION_SHAPE, type AwsCredentials } from "./aws/sts-endpoint.ts";
 import type { ContainerCredentialsEndpoint } from "./aws/credentials.ts";
 import { checkFileMode, checkTlsFiles, checkVaultAddress, readVaultAddress } from "./config/checks.ts";
 import { lookalikeWarnings } from "./config/lookalikes.ts";
-import { credentialsEndpoint, httpUrl, quote } from "./config/parsers.ts";
+import { credentialKind, credentialsEndpoint, httpUrl, knownCredentialKind, quote } from "./config/parsers.ts";
 import { Reader } from "./config/reader.ts";
 import { parseSecrets } from "./config/secrets.ts";
 import { readVariables, VARIABLES, type Settings } from "./config/variables.ts";
@@ -111,6 +111,27 @@ export const CREDENTIAL_VARIABLES: readonly string[] = [
   "AWS_CONTAINER_AUTHORIZATION_TOKEN",
   "VAULT_CLIENT_KEY",
 ];
+
+/** Names of variables that hold a secret by convention (the function's own DB_PASSWORD, API_TOKEN...). */
+const SECRET_BEARING_NAME = /(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|SECRET_KEY|API_KEY|PRIVATE_KEY|SECRET_ACCESS_KEY)$/;
+
+/**
+ * Every secret the environment holds, for the redactor, before the configuration is parsed (so that
+ * not even a configuration error can quote one): the credential variables, AWS_ACCESS_KEY_ID,
+ * VAULT_TOKEN, any variable whose name says it holds a secret (but our own settings, such as VAULT_AGENT_REQUIRE_TOKEN), and any value that looks like a
+ * credential whatever its variable (a token pasted into VAULT_AUTH_ROLE, which Vault's answer
+ * would quote back). VAULT_CLIENT_KEY is a file's path and counts only when it holds a key itself.
+ */
+export function environmentSecrets(env: Record<string, string | undefined>): string[] {
+  const out: string[] = [];
+  for (const [name, raw] of Object.entries(env)) {
+    const value = raw?.trim();
+    if (!value) continue;
+    const named = name === "VAULT_CLIENT_KEY" ? knownCredentialKind(value) !== undefined : CREDENTIAL_VARIABLES.includes(name) || (SECRET_BEARING_NAME.test(name) && !KNOWN_VARIABLES.includes(name));
+    if (named || name === "AWS_ACCESS_KEY_ID" || credentialKind(value) !== undefined) out.push(value);
+  }
+  return out;
+}
 
 /** Every fixed-name variable of the VAULT_/VLE_ families this extension reads. */
 export const KNOWN_VARIABLES: readonly string[] = [

@@ -2,7 +2,7 @@
  * Entry point of the extension executable: wires configuration, logging, the agent and the Lambda
  * lifecycle. No logic of its own.
  */
-import { parseConfig, type Config } from "./config.ts";
+import { environmentSecrets, parseConfig, type Config } from "./config.ts";
 import { vleCompat } from "./config/vle-compat.ts";
 import { ConfigError, describe } from "./errors.ts";
 import { createLogger, lambdaLogLevel, Redactor } from "./log.ts";
@@ -26,6 +26,7 @@ async function main(): Promise<number> {
   let config: Config | undefined;
   let failure: InitFailure | undefined;
   const compat = vleCompat(process.env);
+  redactor.addAll(environmentSecrets(compat.env));
   try {
     config = parseConfig(compat.env);
   } catch (err) {

@@ -1,6 +1,8 @@
 // Value parsers of the configuration: each returns the parsed value, or an `Invalid` with what is
 // wrong (without the variable's name, which the reader puts in front). Messages never echo the
-// value of a credential variable: the parsers used for those do not quote what they got.
+// value of a credential variable: the parsers used for those do not quote what they got. Nor do
+// they echo a value that looks like a credential, whatever the variable: a token or a key pasted
+// into the wrong variable is said to be wrong without being shown (`quote`).
 import { formatDuration, parseDuration } from "../duration.ts";
 import { AWS_REGION_SHAPE } from "../aws/sts-endpoint.ts";
 
@@ -155,15 +157,62 @@ export function urlPort(url: URL): number {
   return url.port !== "" ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
 }
 
-/** A value for a message: JSON-quoted, cut to a readable length. Never used on credentials. */
+/** A value for a message: JSON-quoted, cut to a readable length; not shown when it looks like a credential. */
 export function quote(v: string): string {
+  const kind = credentialKind(v);
+  if (kind !== undefined) return `the value (not shown: it looks like ${kind})`;
   const cut = v.length > 80 ? `${v.slice(0, 77)}...` : v;
   return JSON.stringify(cut);
 }
 
-/** A role name: any text without control characters. */
+/** A role name: any text without control characters, and not a credential pasted into the wrong variable. */
 export function parseRoleName(v: string): string | Invalid {
-  return hasControl(v) ? invalid("contains control characters; set it to the Vault role's name") : v;
+  if (hasControl(v)) return invalid("contains control characters; set it to the Vault role's name");
+  const kind = knownCredentialKind(v);
+  return kind === undefined ? v : invalid(`holds what looks like ${kind}, not a role name (value not shown); set it to the Vault role's name`);
+}
+
+// What a credential looks like, for a value found where none belongs. Two tiers: shapes that are
+// nothing but a credential (a Vault token's prefix, an AWS key id, a PEM private key, a JWT), which
+// may refuse a value outright; and the generic shape of a random key (long, one word of base64 or
+// hex-like characters mixing cases and digits, high entropy), which only stops a value from being
+// shown, since a real name may look like that too.
+const KNOWN_CREDENTIALS: ReadonlyArray<[RegExp, string]> = [
+  [/^(hv[sbr]\.|[sbr]\.)[A-Za-z0-9_-]{20,}/, "a Vault token"],
+  [/^(AKIA|ASIA)[A-Z0-9]{16}$/, "an AWS access key id"],
+  [/-----BEGIN [A-Z ]*PRIVATE KEY-----/, "a private key"],
+  [/^eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+$/, "a JSON web token"],
+  [/^(IQoJb3JpZ2lu|FwoGZXIvYXdz|AQoDYXdz)[A-Za-z0-9+/=]{40,}$/, "an AWS session token"],
+];
+
+/** What credential a value looks like (or holds, with something around it), when it is unmistakably one. */
+export function knownCredentialKind(v: string): string | undefined {
+  for (const piece of pieces(v)) {
+    const kind = KNOWN_CREDENTIALS.find(([shape]) => shape.test(piece))?.[1];
+    if (kind !== undefined) return kind;
+  }
+  return undefined;
+}
+
+/** What credential a value looks like or holds, including the generic random-key shape; undefined for ordinary text. */
+export function credentialKind(v: string): string | undefined {
+  return knownCredentialKind(v) ?? (pieces(v).some(looksRandom) ? "a secret key or token" : undefined);
+}
+
+/** The value, and its words: a key with a "?x" or a space after it is still a key. */
+function pieces(v: string): string[] {
+  const words = v.split(/[^A-Za-z0-9+/=_.~-]+/).filter((w) => w !== "" && w !== v);
+  return [v, ...words];
+}
+
+/** Long, one word, mixed case and digits, and close to random (Shannon entropy of at least 4 bits a character). */
+function looksRandom(v: string): boolean {
+  if (v.length < 20 || !/^[A-Za-z0-9+/=_.~-]+$/.test(v) || !/[a-z]/.test(v) || !/[A-Z]/.test(v) || !/\d/.test(v)) return false;
+  const counts = new Map<string, number>();
+  for (const c of v) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let bits = 0;
+  for (const n of counts.values()) bits -= (n / v.length) * Math.log2(n / v.length);
+  return bits >= 4;
 }
 
 /** A value sent as an HTTP header: printable ASCII. */

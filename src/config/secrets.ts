@@ -13,7 +13,7 @@
 //     would silently do nothing). A relative file is under /tmp/vault/.
 import { posix as path } from "node:path";
 import type { DeclaredSecret, RunMode } from "../config.ts";
-import { hasControl, quote } from "./parsers.ts";
+import { hasControl, knownCredentialKind, quote } from "./parsers.ts";
 import type { Reader } from "./reader.ts";
 
 export const SECRET_PATH_PREFIX = "VAULT_SECRET_PATH_";
@@ -101,7 +101,9 @@ function declare(key: string, pathDecl: Declaration | undefined, fileDecl: Decla
     }
     return undefined;
   }
-  const vaultPath = parseSecretPath(pathDecl.value);
+  // A token or key pasted here would be sent to Vault as a path, and Vault's 404 would quote it.
+  const credential = knownCredentialKind(pathDecl.value.replace(/^\/+/, ""));
+  const vaultPath = credential ? { error: `holds what looks like ${credential}, not a Vault path (value not shown); set it to a path such as secret/data/my-app` } : parseSecretPath(pathDecl.value);
   if (typeof vaultPath !== "string") r.problem(pathDecl.variable, vaultPath.error);
   else if (vaultPath.startsWith("v1/")) {
     warnings.push(`${pathDecl.variable}: the path starts with "v1/"; Vault paths are relative to /v1/, so unless a mount is really called "v1", drop that prefix`);
