@@ -14,7 +14,7 @@ import type { TokenManager } from "../vault/token.ts";
 import { effectiveEnd, type Lease } from "../lease/policy.ts";
 import { renderAwsCredentials, renderSecret } from "../render.ts";
 import { checkTarget, checkToken, FORWARDED_REJECTION, scanHeaders, SECRET_NAME, type HeaderScan } from "./guards.ts";
-import { answerReason, cacheHeaders, sendError, sendJson, sendJsonText, sendVaultFailure } from "./responses.ts";
+import { answerReason, cacheHeaders, redactErrors, sendError, sendJson, sendJsonText, sendVaultFailure } from "./responses.ts";
 import { AnswerWarnings } from "./answer-warnings.ts";
 import { describe, stripQuery } from "../errors.ts";
 import { healthBody, type BuildFacts } from "./health.ts";
@@ -63,6 +63,7 @@ export class LocalhostServer {
         connectionsCheckingInterval: 1_000,
       },
       (req, res) => {
+        redactErrors(res, deps.redactor);
         const fail = (err: unknown) => {
           deps.log.error("unexpected error serving a request", { error: describe(err) });
           if (!res.headersSent) sendError(res, 502, "internal error in vault-lambda-agent");

@@ -5,6 +5,7 @@
 import type { ServerResponse } from "node:http";
 import type { CacheStatus, ErrorBody } from "../client/wire.ts";
 import { describe, kindOf, VaultError } from "../errors.ts";
+import type { Redactor } from "../log.ts";
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   sendJsonText(res, status, JSON.stringify(body), headers);
@@ -24,9 +25,20 @@ export function sendJsonText(res: ServerResponse, status: number, text: string, 
 /** The message of each error answer, for the warning the server logs about it. */
 const reasons = new WeakMap<ServerResponse, string>();
 
+/** The redactor of each response's error body; the server binds it to every response it is handed. */
+const redactors = new WeakMap<ServerResponse, Pick<Redactor, "scrub">>();
+
+/** Every error body sent on `res` goes through `redactor`: Vault's reasons may echo a token or a value. */
+export function redactErrors(res: ServerResponse, redactor: Pick<Redactor, "scrub">): void {
+  redactors.set(res, redactor);
+}
+
+/** An error answer; its message is scrubbed, and withheld when no redactor was bound to `res` (never sent unscrubbed). */
 export function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
-  reasons.set(res, message);
-  const body: ErrorBody = { errors: [message] };
+  const redactor = redactors.get(res);
+  const said = redactor ? redactor.scrub(message) : `error ${status} (details withheld: no redactor)`;
+  reasons.set(res, said);
+  const body: ErrorBody = { errors: [said] };
   sendJson(res, status, body, headers);
 }
 
