@@ -120,7 +120,8 @@ export class World {
    * signature the peers issued or saw: none may appear.
    */
   leakScan(): { lines: number; secrets: number } {
-    return scanLogsForSecrets(this.logDir, [...this.sts.issuedSecrets(), ...this.vault.issuedSecrets(), this.identity.secretAccessKey, this.sessionToken]);
+    const reported = this.emulators.flatMap((e) => e.timeline.filter((t) => t.what === "init/error" || t.what === "exit/error").map((t) => t.detail ?? ""));
+    return scanLogsForSecrets(this.logDir, [...this.sts.issuedSecrets(), ...this.vault.issuedSecrets(), this.identity.secretAccessKey, this.sessionToken], undefined, reported);
   }
 
   async close(): Promise<void> {
@@ -163,13 +164,24 @@ export async function worldForTest(opts: WorldOptions, ctx: TestContext): Promis
 }
 
 /**
- * Every line of every log file in `logDir` (but those `skip` names) is checked against every secret
- * given (values shorter than 8 characters are too common to mean anything): none may appear.
+ * Every line of every log file in `logDir` (but those `skip` names), and every `init/error` or
+ * `exit/error` body given in `reported`, is checked against every secret given, as is and
+ * JSON-escaped (values shorter than 8 characters are too common to mean anything): none may appear.
  */
-export function scanLogsForSecrets(logDir: string, candidates: Iterable<string | undefined>, skip: (file: string) => boolean = () => false): { lines: number; secrets: number } {
-  const secrets = [...new Set(candidates)].filter((s): s is string => typeof s === "string" && s.length >= 8);
+export function scanLogsForSecrets(
+  logDir: string,
+  candidates: Iterable<string | undefined>,
+  skip: (file: string) => boolean = () => false,
+  reported: string[] = [],
+): { lines: number; secrets: number } {
+  const given = [...new Set(candidates)].filter((s): s is string => typeof s === "string" && s.length >= 8);
+  const secrets = [...new Set([...given, ...given.map((s) => JSON.stringify(s).slice(1, -1))])];
   let lines = 0;
   const leaks: string[] = [];
+  for (const body of reported) {
+    lines++;
+    for (const s of secrets) if (body.includes(s)) leaks.push(`an init/error or exit/error body holds a secret issued by a peer: ${body.replace(s, "<SECRET>").slice(0, 300)}`);
+  }
   for (const file of fs.readdirSync(logDir)) {
     if (skip(file) || !fs.statSync(path.join(logDir, file)).isFile()) continue;
     for (const line of fs.readFileSync(path.join(logDir, file), "utf8").split("\n")) {
@@ -179,7 +191,7 @@ export function scanLogsForSecrets(logDir: string, candidates: Iterable<string |
     }
   }
   expect(leaks).toEqual([]);
-  return { lines, secrets: secrets.length };
+  return { lines, secrets: given.length };
 }
 
 /**
