@@ -10,7 +10,7 @@ import type { VaultClient, RawResponse } from "../vault/client.ts";
 import { stripQuery, VaultError } from "../errors.ts";
 import type { TokenManager } from "../vault/token.ts";
 import { secondsLeft } from "../lease/policy.ts";
-import { cacheHeaders, sendVaultFailure } from "./responses.ts";
+import { cacheHeaders, relayedBody, sendVaultFailure } from "./responses.ts";
 
 /** Not forwarded: hop-by-hop, recomputed, or ours (caller token, cache control). */
 const DROPPED = new Set([
@@ -118,7 +118,8 @@ function relay(res: ServerResponse, answer: RawResponse, extra: Record<string, s
   for (const [name, value] of Object.entries(answer.headers)) {
     if (value !== undefined && !DROPPED_FROM_VAULT.has(name)) headers[name] = value;
   }
-  headers["content-length"] = String(answer.body.length);
+  const body = relayedBody(res, answer.status, answer.body);
+  headers["content-length"] = String(body.length);
   res.writeHead(answer.status, { ...headers, ...extra });
-  res.end(answer.body);
+  res.end(body);
 }

@@ -33,6 +33,16 @@ export function redactErrors(res: ServerResponse, redactor: Pick<Redactor, "scru
   redactors.set(res, redactor);
 }
 
+/** Vault's answer as the proxy relays it: an error body (4xx, 5xx) is scrubbed like ours, a success is the caller's payload. */
+export function relayedBody(res: ServerResponse, status: number, body: Buffer): Buffer {
+  if (status < 400) return body;
+  const redactor = redactors.get(res);
+  if (!redactor) return Buffer.from(JSON.stringify({ errors: [`Vault answered ${status} (details withheld: no redactor)`] }));
+  const text = body.toString("utf8");
+  const scrubbed = redactor.scrub(text);
+  return scrubbed === text ? body : Buffer.from(scrubbed);
+}
+
 /** An error answer; its message is scrubbed, and withheld when no redactor was bound to `res` (never sent unscrubbed). */
 export function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
   const redactor = redactors.get(res);

@@ -205,10 +205,13 @@ describe("the localhost API", () => {
           { path: `/v1/nothing/here?token=${inQuery}` },
           // A leased answer kept by the proxy cache: its lease is renewed and revoked by path.
           { path: `/v1/database/creds/app?token=${inQuery}`, headers: { "x-vault-cache-control": "cache" } },
+          // Vault's error passed through the proxy, echoing the extension's own token.
+          { path: "/v1/secret/data/echo/token" },
         ],
       }),
     );
-    expect(first.map((a) => a.status)).toEqual([expect.any(Number), 200, 404, 200]);
+    expect(first.map((a) => a.status)).toEqual([expect.any(Number), 200, 404, 200, 400]);
+    expect(first[4]!.text).toContain("may not read");
     gateway.failLater = true;
     await fn.idle(3_500);
     const [later] = results(await fn.invoke({ requests: [{ path: "/secrets/later" }] }));
@@ -217,6 +220,6 @@ describe("the localhost API", () => {
     await fn.shutdown();
     const texts = outputOf(fn, first.concat(later!).map((a) => a.text ?? ""));
     expect(texts.filter((t) => t.includes(inQuery))).toEqual([]);
-    expectNoneIn(outputOf(fn, [later!.text ?? ""]), [...gateway.sent.vaultTokens].filter((t) => t !== world.vault.rootToken));
+    expectNoneIn(outputOf(fn, [later!.text ?? "", first[4]!.text ?? ""]), [...gateway.sent.vaultTokens].filter((t) => t !== world.vault.rootToken));
   });
 });
