@@ -6,6 +6,7 @@
  * occurrence in a log line is replaced before the line is written.
  */
 import { writeLine } from "./output.ts";
+import { stripQuery } from "./errors.ts";
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "off";
 
 const LEVELS: Record<LogLevel, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, off: 100 };
@@ -120,6 +121,19 @@ export interface LoggerOptions {
   write?: (line: string, level: LogLevel) => void;
 }
 
+/** Fields that name a path or URL, logged without their query (which may carry a token: `auth/token/lookup?token=…`). */
+const PATH_FIELDS = new Set(["path", "url"]);
+
+function withoutQueries(fields: LogFields | undefined): LogFields | undefined {
+  if (!fields) return fields;
+  let out: LogFields | undefined;
+  for (const key of PATH_FIELDS) {
+    const value = fields[key];
+    if (typeof value === "string" && value.includes("?")) (out ??= { ...fields })[key] = stripQuery(value);
+  }
+  return out ?? fields;
+}
+
 export function createLogger(opts: LoggerOptions): Logger {
   const threshold = LEVELS[opts.level];
   const write =
@@ -132,7 +146,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     // The timestamp and the level are ours and are kept out of the scrub: a short secret that
     // happens to read "WARN" must not take the level Lambda filters on.
     const head = JSON.stringify({ timestamp: new Date().toISOString(), level: level.toUpperCase() });
-    const rest = opts.redactor.scrub(JSON.stringify({ message, extension: "vault-lambda-agent", requestId, ...fields }));
+    const rest = opts.redactor.scrub(JSON.stringify({ message, extension: "vault-lambda-agent", requestId, ...withoutQueries(fields) }));
     write(`${head.slice(0, -1)},${rest.slice(1)}`, level);
   };
 

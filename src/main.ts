@@ -13,6 +13,9 @@ import { versionLine } from "./self-check.ts";
 import { writeLine } from "./output.ts";
 import { flavor, VERSION } from "./build-info.ts";
 
+/** Module-wide, so that even the last-resort crash line below goes through it. */
+const redactor = new Redactor();
+
 async function main(): Promise<number> {
   if (process.argv[2] === "--version") {
     process.stdout.write(versionLine() + "\n");
@@ -22,7 +25,6 @@ async function main(): Promise<number> {
   // The cost in front of `register` (the only part of the init the function always waits for), in
   // ms since the process started: reported in the "ready" line, measured by `npm run bench`.
   const mainAt = performance.now();
-  const redactor = new Redactor();
   let config: Config | undefined;
   let failure: InitFailure | undefined;
   const compat = vleCompat(process.env);
@@ -93,7 +95,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    writeLine(process.stderr, JSON.stringify({ timestamp: new Date().toISOString(), level: "ERROR", message: "vault-lambda-agent crashed", error: describe(err) }));
+    writeLine(process.stderr, redactor.scrub(JSON.stringify({ timestamp: new Date().toISOString(), level: "ERROR", message: "vault-lambda-agent crashed", error: describe(err) })));
     process.exit(1);
   },
 );

@@ -21,6 +21,13 @@ describe("the logger", () => {
     expect(records[1]).toMatchObject({ secret: "DB", extension: "vault-lambda-agent" });
   });
 
+  it("logs a path or URL without its query, which may carry a token", () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: "info", redactor: new Redactor(), write: (l) => void lines.push(l) });
+    log.info("revoked lease", { path: "auth/token/lookup?token=hvs.abc", url: "http://127.0.0.1/v1/x?y=1", other: "a?b" });
+    expect(JSON.parse(lines[0]!)).toMatchObject({ path: "auth/token/lookup", url: "http://127.0.0.1/v1/x", other: "a?b" });
+  });
+
   it("maps AWS_LAMBDA_LOG_LEVEL to its levels", () => {
     expect(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "fatal", "", undefined, "LOUD"].map(lambdaLogLevel)).toEqual([
       "trace", "debug", "info", "warn", "error", "error", "error", undefined, undefined, undefined,
