@@ -11,7 +11,9 @@
  *
  * `kindOf` and `isTransient` are the one place those are decided, and `describe` the one place an
  * error is put into words for a human (a log line, an init/error body, a 502 body). Causes are kept
- * (`Error.cause`). No message ever holds a token or a secret value.
+ * (`Error.cause`). Messages are built without tokens or secret values, but Vault's own words may
+ * echo what it was sent: every text that leaves the process goes through the redactor
+ * (docs/architecture.md, "Logging and redaction").
  */
 import type { IncomingHttpHeaders } from "node:http";
 
@@ -47,7 +49,7 @@ export function isTransientStatus(status: number): boolean {
   return status === 412 || status === 429 || (status >= 500 && status !== 501);
 }
 
-/** A failed request to Vault. The message carries Vault's own words (never a token or secret value). */
+/** A failed request to Vault. The message carries Vault's own words, which may echo what it was sent: scrub before it leaves the process. */
 export class VaultError extends Error {
   /** Vault's whole answer, when there was one (the proxy passes it through). */
   response?: HttpAnswer;
