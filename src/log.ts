@@ -81,8 +81,8 @@ export class Redactor {
     if (forms.size === 0) return null;
     const alternatives = [...forms].sort((a, b) => b.length - a.length).map(escapeRegExp);
     // Left: an opening quote (JSON's `"`, or the `"` of an escaped `\"`) or a field's `=`.
-    // Right: a closing quote (`"` or `\"`), a field separator, a space, or the end.
-    return new RegExp(`(?<=["=])(?:${alternatives.join("|")})(?=\\\\?"|[&\\s,;)\\]}]|$)`, "g");
+    // Right: a closing quote (`"`, or `\"` however deeply escaped), a field separator, a space, or the end.
+    return new RegExp(`(?<=["=])(?:${alternatives.join("|")})(?=\\\\*"|[&\\s,;)\\]}]|$)`, "g");
   }
 }
 

@@ -72,9 +72,15 @@ describe("the redactor", () => {
     const redactor = new Redactor();
     redactor.add("x9Qz");
     redactor.add("5432");
-    const line = logged(redactor, { pin: "x9Qz", error: 'field "x9Qz" rejected; form pin=x9Qz&user=a; port=5432', other: "x9Qzzz 15432 at 5432 x9Qz" });
+    const line = logged(redactor, {
+      pin: "x9Qz",
+      error: 'field "x9Qz" rejected; form pin=x9Qz&user=a; port=5432',
+      body: JSON.stringify({ said: JSON.stringify({ pin: "x9Qz" }) }),
+      other: "x9Qzzz 15432 at 5432 x9Qz",
+    });
     const record = JSON.parse(line) as Record<string, string>;
     expect(record.pin).toBe("[redacted]");
+    expect(record.body).not.toContain("x9Qz");
     expect(record.error).toBe('field "[redacted]" rejected; form pin=[redacted]&user=a; port=[redacted]');
     // Inside other values and in running text a short value stays: it would match ordinary words.
     expect(record.other).toBe("x9Qzzz 15432 at 5432 x9Qz");
