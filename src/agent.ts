@@ -62,7 +62,7 @@ export class Agent {
     redactor.add(config.callerToken);
     const credentials = new CredentialsProvider(
       { environment: config.aws.credentials, container: config.aws.containerCredentials },
-      { timeoutMs: config.clientTimeoutMs, onCredentials: (c) => [c.secretAccessKey, c.sessionToken].forEach((v) => redactor.add(v)) },
+      { timeoutMs: config.clientTimeoutMs, redactor },
     );
     this.client = new VaultClient({ vaultAddr: config.vaultAddr, namespace: config.namespace, timeoutMs: config.clientTimeoutMs, maxRetries: config.maxRetries, tls: config.tls });
     const metrics = (this.metrics = config.metrics === "emf" ? new EmfMetrics(config.aws.functionName) : undefined);

@@ -10,6 +10,7 @@ import http from "node:http";
 import https from "node:https";
 import { AgentError, describe } from "../errors.ts";
 import type { AwsCredentials } from "./sts-endpoint.ts";
+import type { Redactor } from "../log.ts";
 
 export interface ContainerCredentialsEndpoint {
   /** AWS_CONTAINER_CREDENTIALS_FULL_URI. */
@@ -27,8 +28,8 @@ export interface CredentialSources {
 export interface CredentialsProviderOptions {
   /** Bound of one request to the endpoint. */
   timeoutMs: number;
-  /** Called with every credential set as it arrives (to register its secrets with the redactor). */
-  onCredentials?: (credentials: AwsCredentials) => void;
+  /** Learns every credential set as it arrives (and the endpoint's authorization token), before anything can echo one. */
+  redactor: Pick<Redactor, "add">;
   now?: () => number;
 }
 
@@ -43,7 +44,8 @@ export class CredentialsProvider {
     private readonly opts: CredentialsProviderOptions,
   ) {
     this.now = opts.now ?? Date.now;
-    if (sources.environment) opts.onCredentials?.(sources.environment);
+    opts.redactor.add(sources.container?.authorizationToken);
+    if (sources.environment) this.register(sources.environment);
   }
 
   /** Credentials for one login, good at least until now; throws an `auth` AgentError that names both sources. */
@@ -66,11 +68,15 @@ export class CredentialsProvider {
     }
     const credentials = parseAnswer(answer.body);
     if (typeof credentials === "string") throw noCredentials(`${where} answered ${credentials}`);
-    this.opts.onCredentials?.(credentials);
+    this.register(credentials);
     if (credentials.expiration && credentials.expiration.getTime() <= this.now()) {
       throw noCredentials(`${where} answered credentials that expired at ${credentials.expiration.toISOString()}`);
     }
     return credentials;
+  }
+
+  private register(c: AwsCredentials): void {
+    for (const value of [c.accessKeyId, c.secretAccessKey, c.sessionToken]) this.opts.redactor.add(value);
   }
 }
 
