@@ -86,12 +86,24 @@ export class Redactor {
   }
 }
 
-/** The forms a secret takes in a text we write: raw, JSON-escaped once and twice, URL-encoded, base64. */
+/**
+ * The forms a secret takes in a text we write: raw; JSON-escaped once and twice, and as Go's JSON
+ * escapes it (`<`, `>`, `&` as `\u003c`...: Vault's errors may quote a JSON body it was sent); URL-
+ * and form-encoded (a query, a signed form body); base64.
+ */
 function formsOf(value: string, withEncodings: boolean): string[] {
   const once = jsonEscaped(value);
   const forms = [value, once, jsonEscaped(once)];
-  if (withEncodings) forms.push(encodeURIComponent(value), Buffer.from(value, "utf8").toString("base64"));
+  if (withEncodings) {
+    const go = goJsonEscaped(once);
+    forms.push(go, jsonEscaped(go), encodeURIComponent(value), new URLSearchParams({ v: value }).toString().slice(2), Buffer.from(value, "utf8").toString("base64"));
+  }
   return forms;
+}
+
+/** Go's encoding/json escapes these too (HTML-safe by default), and the line and paragraph separators. */
+function goJsonEscaped(jsonEscapedText: string): string {
+  return jsonEscapedText.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 function jsonEscaped(value: string): string {

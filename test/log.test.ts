@@ -61,6 +61,15 @@ describe("the redactor", () => {
     expect(redactor.scrub(text)).toBe("x-amz-security-token=[redacted] blob=[redacted] raw=[redacted]");
   });
 
+  it("matches a secret as Go's JSON escapes it and form-encoded, as Vault may quote a body it was sent", () => {
+    const redactor = new Redactor();
+    const password = "p<a>s&s w'o(r)d!";
+    redactor.add(password);
+    const goJson = '{"password":"p\\u003ca\\u003es\\u0026s w\'o(r)d!"}';
+    const text = `Vault: invalid body ${goJson}; form password=${new URLSearchParams({ p: password }).toString().slice(2)}`;
+    expect(redactor.scrub(text)).toBe('Vault: invalid body {"password":"[redacted]"}; form password=[redacted]');
+  });
+
   it("replaces the longest secret first, so that one containing another goes whole", () => {
     const redactor = new Redactor();
     redactor.add("abcdef");
