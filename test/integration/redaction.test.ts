@@ -39,6 +39,8 @@ interface Sent {
 /** Forwards to Vault, but answers some paths with an error that echoes the request. */
 class EchoGateway {
   readonly sent: Sent = { vaultTokens: new Set(), signatures: new Set(), headerBlobs: new Set() };
+  /** `secret/data/echo/value` waits for this before it answers. */
+  echoValueAfter: Promise<unknown> = Promise.resolve();
   /** Once set, `database/creds/short` answers an error that echoes the token. */
   failLater = false;
 
@@ -78,8 +80,8 @@ class EchoGateway {
       return send(res, 400, [`1 error occurred:\n\t* token "${token}" may not read ${path.slice(4)}\n\n`]);
     }
     if (path === "/v1/secret/data/echo/value") {
-      // Answered after the other reads of the init, so that their values are known by then.
-      await new Promise((r) => setTimeout(r, 400));
+      // Answered once the extension has the value it echoes (a value it never had, it cannot know).
+      await this.echoValueAfter;
       return send(res, 400, [`invalid data: {"key":${JSON.stringify(PEM)},"pin":"${PIN}"}`]);
     }
     const upstream = await fetch(`${this.vaultUrl}${req.url}`, {
@@ -145,8 +147,9 @@ function expectShortNoneIn(texts: string[], value: string): void {
   }
 }
 
-async function failedInit(env: Record<string, string>): Promise<{ fn: LambdaEmulator; message: string; type: string }> {
+async function failedInit(env: Record<string, string>, before?: (fn: LambdaEmulator) => void): Promise<{ fn: LambdaEmulator; message: string; type: string }> {
   const fn = await world.lambda({ VAULT_ADDR: gateway.url, ...env });
+  before?.(fn);
   const init = await fn.start();
   expect(init.ok).toBe(false);
   await fn.kill();
@@ -177,7 +180,17 @@ describe.concurrent("what Vault echoes never leaves the extension", () => {
   });
 
   it("a secret value with quotes, backslashes and newlines, and one under 6 characters: matched in every form", async () => {
-    const { fn, message } = await failedInit({ VAULT_SECRET_PATH_PEM: "secret/data/app/pem", VAULT_SECRET_PATH_ECHO: "secret/data/echo/value" });
+    const { fn, message } = await failedInit({ VAULT_SECRET_PATH_PEM: "secret/data/app/pem", VAULT_SECRET_PATH_ECHO: "secret/data/echo/value" }, (fn) => {
+      // The extension logs "read secret" once the value is stored (and registered): the echo comes after.
+      gateway.echoValueAfter = new Promise<void>((resolve) => {
+        const onLine = (source: string, line: string) => {
+          if (source !== AGENT || !line.includes('"message":"read secret"') || !line.includes('"secret":"PEM"')) return;
+          fn.off("log", onLine);
+          resolve();
+        };
+        fn.on("log", onLine);
+      });
+    });
     expect(message).toContain("VAULT_SECRET_PATH_ECHO");
     const texts = outputOf(fn);
     expectNoneIn(texts, [PEM]);
