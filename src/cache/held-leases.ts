@@ -6,7 +6,6 @@
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import { revokeEach, type RevocationTally } from "../revocation.ts";
-import { stripQuery } from "../errors.ts";
 import type { VaultTransport } from "../vault/client.ts";
 import type { TokenState } from "../vault/token.ts";
 
@@ -55,7 +54,7 @@ export class HeldLeases {
       (l) => client.request({ method: "PUT", path: "sys/leases/revoke", token: (current && !current.dead ? current : l.token).clientToken, body: { lease_id: l.leaseId }, deadline, retries: 1 }),
       (l, result) => {
         this.held.delete(l.leaseId);
-        log.info(result === "revoked" ? "revoked lease" : "lease already gone in Vault (its token was revoked)", { leaseId: l.leaseId, path: stripQuery(l.path) });
+        log.info(result === "revoked" ? "revoked lease" : "lease already gone in Vault (its token was revoked)", { leaseId: l.leaseId, path: l.path });
       },
     );
   }
