@@ -31,7 +31,7 @@ const SNAPSTART_INIT_READ =
 
 /** Time kept back from every deadline Lambda gives, for the answer to reach Lambda. */
 const SAFETY_MARGIN_MS = 250;
-/** How long the cleanup after a failed init may take (the contract's "about 1 s"). */
+/** How long the cleanup on an exit other than SHUTDOWN may take (the contract's "about 1 s"). */
 const ABANDON_MS = 1_000;
 
 export class Agent {
@@ -162,12 +162,12 @@ export class Agent {
   }
 
   /**
-   * After a failed init, before the extension exits: revoke what the init obtained and delete what
-   * it wrote, bounded (Lambda retries a failed init on every invocation; no retry may leave a live
-   * token behind).
+   * Every exit other than SHUTDOWN (a failed init, the Extensions API failing, a signal): the same
+   * cleanup, bounded to about a second. Lambda retries a failed init on every invocation, so no
+   * retry may leave a live token behind. `exitPath` names the exit in the "shut down" line.
    */
-  async abandon(): Promise<void> {
-    await this.shutdown(Date.now() + ABANDON_MS + SAFETY_MARGIN_MS, "init failed");
+  async abandon(exitPath: string): Promise<void> {
+    await this.shutdown(Date.now() + ABANDON_MS + SAFETY_MARGIN_MS, exitPath);
   }
 
   private async loginAndRead(deadline: number): Promise<Record<string, number>> {

@@ -1,0 +1,146 @@
+/**
+ * Every exit other than SHUTDOWN cleans up as SHUTDOWN does, bounded to about a second (README,
+ * "Shutdown"; docs/architecture.md, "Stop"): the Extensions API answering an error or garbage at
+ * `register` (after a late registration's login and reads) or at `event/next`, SIGTERM and SIGINT.
+ * After the extension exits, Vault holds no live token or lease of it, its files are gone, and one
+ * `warn` line names the exit path.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it, type TestContext } from "vitest";
+import { worldForTest, type World } from "./harness.ts";
+import type { LambdaEmulator } from "../peers/lambda/emulator.ts";
+
+const EXTENSION = "vault-lambda-agent";
+/** The extension's cleanup is bounded to about 1 s; this is how long a test waits for the exit. */
+const EXIT_WAIT_MS = 8_000;
+
+/** Tokens the extension obtained (logins on the aws mount) that Vault still holds alive. */
+function liveTokens(world: World) {
+  return world.vault.tokens().filter((t) => t.path.startsWith("auth/aws/login") && t.revokedAt === undefined);
+}
+
+function liveLeases(world: World) {
+  return world.vault.leases().filter((l) => l.revokedAt === undefined);
+}
+
+function loginCount(world: World): number {
+  return world.vault.tokens().filter((t) => t.path.startsWith("auth/aws/login")).length;
+}
+
+/** The extension's JSON log lines. */
+function lines(fn: LambdaEmulator): Array<Record<string, unknown>> {
+  return fn.logs(EXTENSION).flatMap((l) => {
+    try {
+      return [JSON.parse(l.slice(l.indexOf("{"))) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
+async function until(what: string, check: () => boolean, ms = EXIT_WAIT_MS): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function exited(fn: LambdaEmulator): boolean {
+  return fn.timeline.some((t) => t.source === EXTENSION && t.what === "exit");
+}
+
+function secretDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), "vla-exit-"));
+}
+
+/** A database lease (a user to drop) and a file: what an exit must revoke and delete. */
+function fileEnv(dir: string): Record<string, string> {
+  return { VAULT_SECRET_PATH_DB: "database/creds/app", VAULT_SECRET_FILE_DB: path.join(dir, "db.json"), VAULT_SECRET_PATH_CONFIG: "secret/data/app/config" };
+}
+
+/** What every exit path must leave: nothing alive in Vault, no file, one warn line naming the path. */
+function expectCleanExit(world: World, fn: LambdaEmulator, dir: string | undefined, exitPath: RegExp): void {
+  expect(loginCount(world), "the extension logged in").toBeGreaterThan(0);
+  expect(liveTokens(world).map((t) => t.accessor)).toEqual([]);
+  expect(liveLeases(world).map((l) => l.path)).toEqual([]);
+  if (dir) expect(fs.readdirSync(dir)).toEqual([]);
+  const warned = lines(fn).filter((l) => l.level === "WARN" && typeof l.exitPath === "string" && exitPath.test(l.exitPath));
+  expect(warned.length, `a warn line naming the exit path ${exitPath}`).toBe(1);
+}
+
+async function world(ctx: TestContext): Promise<World> {
+  return worldForTest({}, ctx);
+}
+
+describe.concurrent("the Extensions API fails", () => {
+  it("register answers 500 after a late registration's login and reads: revoked and deleted, exit 1", async (ctx) => {
+    const w = await world(ctx);
+    const dir = secretDir();
+    const fn = await w.lambda(fileEnv(dir));
+    fn.addFault({ route: "register", status: 500, body: '{"errorType":"ServiceException","errorMessage":"internal"}' });
+    const init = await fn.start();
+    expect(init.ok).toBe(false);
+    expect(init.extensions.find((e) => e.name === EXTENSION)!.exitCode).toBe(1);
+    expectCleanExit(w, fn, dir, /^register/);
+  });
+
+  it("register answers garbage (200 without an identifier): the same", async (ctx) => {
+    const w = await world(ctx);
+    const dir = secretDir();
+    const fn = await w.lambda(fileEnv(dir));
+    fn.addFault({ route: "register" });
+    expect((await fn.start()).ok).toBe(false);
+    expectCleanExit(w, fn, dir, /^register/);
+  });
+
+  it("event/next answers 500 at the end of init: revoked and deleted, exit 1", async (ctx) => {
+    const w = await world(ctx);
+    const dir = secretDir();
+    const fn = await w.lambda(fileEnv(dir));
+    fn.addFault({ route: "event/next", status: 500, body: "upstream failure" });
+    const init = await fn.start();
+    expect(init.ok).toBe(false);
+    expect(init.extensions.find((e) => e.name === EXTENSION)!.exitCode).toBe(1);
+    expectCleanExit(w, fn, dir, /^event\/next/);
+  });
+
+  it("event/next answers garbage after an invoke (registered early, no file): revoked", async (ctx) => {
+    const w = await world(ctx);
+    const fn = await w.lambda({ VAULT_SECRET_PATH_DB: "database/creds/app" });
+    fn.addFault({ route: "event/next", skip: 1 });
+    expect((await fn.start()).ok).toBe(true);
+    // The extension is gone before this invoke ends (an Extension.Crash): its result says nothing here.
+    await fn.invoke({ requests: [{ path: "/secrets/db" }] });
+    await until("the extension's exit", () => exited(fn));
+    expectCleanExit(w, fn, undefined, /^event\/next/);
+  });
+
+  it("with VAULT_REVOKE_ON_SHUTDOWN=false nothing is revoked, but the file is still deleted", async (ctx) => {
+    const w = await world(ctx);
+    const dir = secretDir();
+    const fn = await w.lambda({ ...fileEnv(dir), VAULT_REVOKE_ON_SHUTDOWN: "false" });
+    fn.addFault({ route: "event/next", status: 502 });
+    expect((await fn.start()).ok).toBe(false);
+    expect(liveTokens(w)).toHaveLength(1);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(lines(fn).some((l) => l.level === "WARN" && l.exitPath === "event/next failed")).toBe(true);
+  });
+});
+
+describe.concurrent("signals", () => {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    it(`${signal} between invocations: revoked and deleted, exit 0`, async (ctx) => {
+      const w = await world(ctx);
+      const dir = secretDir();
+      const fn = await w.lambda(fileEnv(dir));
+      expect((await fn.start()).ok).toBe(true);
+      expect(fn.signal(EXTENSION, signal)).toBe(true);
+      await until("the extension's exit", () => exited(fn));
+      expect(fn.extensionInfo().find((e) => e.name === EXTENSION)!.exitCode).toBe(0);
+      expectCleanExit(w, fn, dir, new RegExp(`^${signal}$`));
+    });
+  }
+});
