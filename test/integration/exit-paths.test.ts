@@ -1,9 +1,10 @@
 /**
  * Every exit other than SHUTDOWN cleans up as SHUTDOWN does, bounded to about a second (README,
  * "Shutdown"; docs/architecture.md, "Stop"): the Extensions API answering an error or garbage at
- * `register` (after a late registration's login and reads) or at `event/next`, SIGTERM and SIGINT.
- * After the extension exits, Vault holds no live token or lease of it, its files are gone, and one
- * `warn` line names the exit path.
+ * `register` (after a late registration's login and reads) or at `event/next`, SIGTERM and SIGINT;
+ * and SHUTDOWN or SIGTERM arriving while a login is on the wire waits for it. After the extension
+ * exits, Vault holds no live token or lease of it, its files are gone, and one `warn` line names
+ * the exit path.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -143,4 +144,44 @@ describe.concurrent("signals", () => {
       expectCleanExit(w, fn, dir, new RegExp(`^${signal}$`));
     });
   }
+
+  it("SIGTERM while the init's login is on the wire: the token that login returns is revoked too", async (ctx) => {
+    const w = await world(ctx);
+    const dir = secretDir();
+    // The login is answered 600 ms after it arrives; the signal comes while it waits.
+    w.vault.addFault({ path: "auth/aws/login", latencyMs: 600, times: 1 });
+    const fn = await w.lambda(fileEnv(dir));
+    const init = fn.start();
+    await until("the login on the wire", () => lines(fn).some((l) => l.message === "vault-lambda-agent starting") && w.vault.requestLog.some((r) => r.path === "auth/aws/login"));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(fn.signal(EXTENSION, "SIGTERM")).toBe(true);
+    expect((await init).ok).toBe(false);
+    await until("the extension's exit", () => exited(fn));
+    // Vault created the token whether or not anyone still waited for it.
+    await until("the login answered", () => w.vault.requestLog.some((r) => r.path === "auth/aws/login" && r.status !== undefined));
+    expectCleanExit(w, fn, dir, /^SIGTERM$/);
+  });
+});
+
+describe("SHUTDOWN during a login", () => {
+  it("Managed Instances: a login a handler's request started is waited for, and its token revoked", async (ctx) => {
+    const w = await world(ctx);
+    const fn = await w.lambda({}, { mode: "lambda-managed-instances", maxConcurrency: 2 });
+    expect((await fn.start()).ok).toBe(true);
+    // The token dies outside; the next proxied read finds out (403, lookup-self 403) and logs in
+    // again, slowly: SHUTDOWN comes while that login is on the wire.
+    const first = liveTokens(w)[0]!;
+    w.vault.revokeToken(first.accessor);
+    w.vault.addFault({ path: "auth/aws/login", latencyMs: 700, times: 1 });
+    // Its runtime is stopped by the shutdown: this invocation ends only at its timeout, unwaited for.
+    fn.invoke({ requests: [{ path: "/v1/secret/data/app/config" }] }).catch(() => undefined);
+    await until("the second login on the wire", () => w.vault.requestLog.filter((r) => r.path === "auth/aws/login").length === 2);
+    const shutdown = await fn.shutdown();
+    await until("the login answered", () => w.vault.requestLog.filter((r) => r.path === "auth/aws/login" && r.status !== undefined).length === 2);
+    expect(shutdown.exitCodes[EXTENSION]).toBe(0);
+    expect(shutdown.killed).toEqual([]);
+    expect(loginCount(w)).toBe(2);
+    expect(liveTokens(w).map((t) => t.accessor)).toEqual([]);
+    expect(lines(fn).find((l) => l.message === "shut down")).toMatchObject({ tokensRevoked: 1 });
+  });
 });
