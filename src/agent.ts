@@ -13,7 +13,7 @@ import { TokenManager } from "./vault/token.ts";
 import { SecretCache } from "./cache/secret-cache.ts";
 import type { SecretRecord } from "./cache/record.ts";
 import { describe, InitError, initErrorType, isTransient, kindOf, reasonOf } from "./errors.ts";
-import { SecretFiles } from "./files.ts";
+import { FileRefused, SecretFiles } from "./files.ts";
 import { nextWake } from "./lease/policy.ts";
 import { LocalhostServer } from "./server/localhost-server.ts";
 import { VaultProxy } from "./server/proxy.ts";
@@ -153,6 +153,8 @@ export class Agent {
    */
   async init(deadline: number): Promise<Record<string, number>> {
     try {
+      // Before the login: a directory unfit for secrets is refused with nothing to revoke.
+      for (const secret of this.config.secrets) if (secret.file) this.fileStep(secret, () => this.files.prepare(secret.file!));
       const timeline = await this.loginAndRead(deadline);
       if (this.mode === "snap-start") this.readiness.awaitRestore(this.config.clientTimeoutMs, SNAPSTART_INIT_READ);
       else this.readiness.open();
@@ -358,11 +360,18 @@ export class Agent {
   private writeFile(secret: DeclaredSecret, record: SecretRecord): void {
     if (!secret.file) return;
     const content = JSON.stringify(renderSecret(secret, record, this.cache.effectiveLease(record)), null, 2) + "\n";
+    this.fileStep(secret, () => this.files.write(secret.file!, content));
+  }
+
+  /** A step on a secret's file; its failure is an InitError naming the variable (a refused place: ConfigInvalid). */
+  private fileStep(secret: DeclaredSecret, step: () => void): void {
     try {
-      this.files.write(secret.file, content);
+      step();
     } catch (err) {
+      const variable = secret.fileVariable ?? secret.variable;
       this.log.error("could not write secret file", { secret: secret.name, file: secret.file, error: describe(err) });
-      throw new InitError(initErrorType("local", "read"), `${secret.variable}: could not write ${secret.file}: ${describe(err)}`, { cause: err });
+      if (err instanceof FileRefused) throw new InitError("Extension.ConfigInvalid", `${variable}: ${err.message}`, { cause: err });
+      throw new InitError(initErrorType("local", "read"), `${variable}: could not write ${secret.file}: ${describe(err)}`, { cause: err });
     }
   }
 }

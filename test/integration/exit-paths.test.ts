@@ -185,3 +185,30 @@ describe("SHUTDOWN during a login", () => {
     expect(lines(fn).find((l) => l.message === "shut down")).toMatchObject({ tokensRevoked: 1 });
   });
 });
+
+describe.concurrent("a secret file's directory", () => {
+  it("a symlinked directory is refused at init, before any login, naming the variable", async (ctx) => {
+    const w = await world(ctx);
+    const target = secretDir();
+    const link = path.join(secretDir(), "link");
+    fs.symlinkSync(target, link);
+    const fn = await w.lambda({ VAULT_SECRET_PATH_DB: "database/creds/app", VAULT_SECRET_FILE_DB: path.join(link, "db.json") });
+    const init = await fn.start();
+    expect(init.error?.type).toBe("Extension.ConfigInvalid");
+    expect(init.error?.message).toContain(`VAULT_SECRET_FILE_DB: ${link} is a symlink`);
+    expect(loginCount(w)).toBe(0);
+    expect(fs.readdirSync(target)).toEqual([]);
+  });
+
+  it("an existing 0777 directory of this user's is tightened to 0700; the file is 0600", async (ctx) => {
+    const w = await world(ctx);
+    const dir = path.join(secretDir(), "open");
+    fs.mkdirSync(dir);
+    fs.chmodSync(dir, 0o777);
+    const fn = await w.lambda({ VAULT_SECRET_PATH_CONFIG: "secret/data/app/config", VAULT_SECRET_FILE_CONFIG: path.join(dir, "config.json") });
+    expect((await fn.start()).ok).toBe(true);
+    expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(path.join(dir, "config.json")).mode & 0o777).toBe(0o600);
+    await fn.shutdown();
+  });
+});
