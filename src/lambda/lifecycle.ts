@@ -132,7 +132,10 @@ export async function runLifecycle(
     return await lifecycle(runtimeApi, hooks, log, initFailure, mode, unlessStopped);
   } catch (err) {
     if (err instanceof Stopped) return exitWithCleanup(hooks, log, started, err.signal, 0);
-    if (err instanceof RegisterFailed) return exitWithCleanup(hooks, log, started, "register failed", 1, { error: describe(err.cause) });
+    if (err instanceof RegisterFailed) {
+      log.error("register failed; exiting", { error: describe(err.cause) });
+      return exitWithCleanup(hooks, log, started, "register failed", 1);
+    }
     return exitWithCleanup(hooks, log, started, "lifecycle failed", 1, { error: describe(err) });
   }
 }
