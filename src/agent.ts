@@ -326,10 +326,11 @@ export class Agent {
         ...(tally.unanswered > 0 ? { requestsUnanswered: tally.unanswered } : {}),
       };
     }
+    // Whatever is still on the wire is abandoned first: an answer landing later writes no file.
+    await this.client.drain(0);
     this.metrics?.flush();
     const filesDeleted = this.files.removeAll();
     await this.server?.close();
-    await this.client.drain(0);
     this.client.close();
     // Something left alive in Vault is worth a warning: it lives until its TTL runs out.
     const leftBehind = Number(summary.leasesFailed ?? 0) + Number(summary.tokensFailed ?? 0) + Number(summary.requestsUnanswered ?? 0);

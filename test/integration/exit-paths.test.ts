@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it, type TestContext } from "vitest";
 import { worldForTest, type World } from "./harness.ts";
-import type { LambdaEmulator } from "../peers/lambda/emulator.ts";
+import type { ExtensionsApiFault, LambdaEmulator } from "../peers/lambda/emulator.ts";
 
 const EXTENSION = "vault-lambda-agent";
 /** The extension's cleanup is bounded to about 1 s; this is how long a test waits for the exit. */
@@ -77,36 +77,24 @@ async function world(ctx: TestContext): Promise<World> {
 }
 
 describe.concurrent("the Extensions API fails", () => {
-  it("register answers 500 after a late registration's login and reads: revoked and deleted, exit 1", async (ctx) => {
-    const w = await world(ctx);
-    const dir = secretDir();
-    const fn = await w.lambda(fileEnv(dir));
-    fn.addFault({ route: "register", status: 500, body: '{"errorType":"ServiceException","errorMessage":"internal"}' });
-    const init = await fn.start();
-    expect(init.ok).toBe(false);
-    expect(init.extensions.find((e) => e.name === EXTENSION)!.exitCode).toBe(1);
-    expectCleanExit(w, fn, dir, /^register/);
-  });
-
-  it("register answers garbage (200 without an identifier): the same", async (ctx) => {
-    const w = await world(ctx);
-    const dir = secretDir();
-    const fn = await w.lambda(fileEnv(dir));
-    fn.addFault({ route: "register" });
-    expect((await fn.start()).ok).toBe(false);
-    expectCleanExit(w, fn, dir, /^register/);
-  });
-
-  it("event/next answers 500 at the end of init: revoked and deleted, exit 1", async (ctx) => {
-    const w = await world(ctx);
-    const dir = secretDir();
-    const fn = await w.lambda(fileEnv(dir));
-    fn.addFault({ route: "event/next", status: 500, body: "upstream failure" });
-    const init = await fn.start();
-    expect(init.ok).toBe(false);
-    expect(init.extensions.find((e) => e.name === EXTENSION)!.exitCode).toBe(1);
-    expectCleanExit(w, fn, dir, /^event\/next/);
-  });
+  // A file makes the registration late: the login and the reads come before `register`.
+  const atInit: Array<[string, ExtensionsApiFault, RegExp]> = [
+    ["register answers 500 after a late registration's login and reads", { route: "register", status: 500, body: '{"errorType":"ServiceException","errorMessage":"internal"}' }, /^register failed$/],
+    ["register answers garbage (200 without an identifier)", { route: "register" }, /^register failed$/],
+    ["event/next answers 500 at the end of init", { route: "event/next", status: 500, body: "upstream failure" }, /^event\/next failed$/],
+  ];
+  for (const [name, fault, exitPath] of atInit) {
+    it(`${name}: revoked and deleted, exit 1`, async (ctx) => {
+      const w = await world(ctx);
+      const dir = secretDir();
+      const fn = await w.lambda(fileEnv(dir));
+      fn.addFault(fault);
+      const init = await fn.start();
+      expect(init.ok).toBe(false);
+      expect(init.extensions.find((e) => e.name === EXTENSION)!.exitCode).toBe(1);
+      expectCleanExit(w, fn, dir, exitPath);
+    });
+  }
 
   it("event/next answers garbage after an invoke (registered early, no file): revoked", async (ctx) => {
     const w = await world(ctx);
