@@ -191,6 +191,23 @@ describe("every exit other than SHUTDOWN cleans up first", () => {
     expect(steps).toEqual(["listen", "register", "init", "next", "shutdown", "shutdown done"]);
   });
 
+  it("a failure of the event loop itself (a hook throwing where nothing expects it): cleaned up, exit 1", async () => {
+    const steps: string[] = [];
+    const server = http.createServer((req, res) => {
+      if (req.url?.endsWith("/register")) return void res.writeHead(200, { "lambda-extension-identifier": "id-1" }).end("{}");
+      steps.push("next");
+      res.end(JSON.stringify({ eventType: "INVOKE", deadlineMs: Date.now() + 3_000, requestId: "r-1" }));
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const h = hooks(steps, "early");
+    h.onInvoke = () => {
+      throw new TypeError("a bug");
+    };
+    expect(await runLifecycle(`127.0.0.1:${(server.address() as AddressInfo).port}`, h, log)).toBe(1);
+    expect(steps).toEqual(["listen", "init", "next", "abandon (lifecycle failed)"]);
+  });
+
   it("an invalid configuration and a stop: nothing was built, nothing to clean up", async () => {
     const steps: string[] = [];
     const stop = new StopRequest();
