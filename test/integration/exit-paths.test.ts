@@ -119,6 +119,20 @@ describe.concurrent("the Extensions API fails", () => {
   });
 });
 
+describe("a failed init", () => {
+  it("a login and a read that succeeded before another read failed are revoked, on the first init and on each retry Lambda makes at an invoke", async (ctx) => {
+    const w = await world(ctx);
+    const fn = await w.lambda({ VAULT_SECRET_PATH_DB: "database/creds/app", VAULT_SECRET_PATH_MISSING: "secret/data/not/there" });
+    expect((await fn.start()).error?.type).toBe("Extension.SecretReadFailed");
+    for (let retry = 0; retry < 2; retry++) expect((await fn.invoke({})).init?.error?.type).toBe("Extension.SecretReadFailed");
+    expect(loginCount(w)).toBe(3);
+    expect(w.vault.leases().filter((l) => l.path === "database/creds/app")).toHaveLength(3);
+    expect(liveTokens(w)).toEqual([]);
+    expect(liveLeases(w)).toEqual([]);
+    expect(lines(fn).filter((l) => l.level === "WARN" && l.exitPath === "init failed")).toHaveLength(3);
+  });
+});
+
 describe.concurrent("signals", () => {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     it(`${signal} between invocations: revoked and deleted, exit 0`, async (ctx) => {
