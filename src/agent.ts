@@ -13,7 +13,7 @@ import { TokenManager } from "./vault/token.ts";
 import { SecretCache } from "./cache/secret-cache.ts";
 import type { SecretRecord } from "./cache/record.ts";
 import { describe, InitError, initErrorType, isTransient, kindOf, reasonOf } from "./errors.ts";
-import { SecretFiles } from "./files.ts";
+import { FileRefused, SecretFiles } from "./files.ts";
 import { nextWake } from "./lease/policy.ts";
 import { LocalhostServer } from "./server/localhost-server.ts";
 import { VaultProxy } from "./server/proxy.ts";
@@ -24,6 +24,7 @@ import { EmfMetrics } from "./metrics/emf.ts";
 import { ReadinessGate } from "./readiness.ts";
 import type { ExecutionMode } from "./lambda/mode.ts";
 import { RefreshScheduler } from "./lambda/refresh-scheduler.ts";
+import { addRound, type RevocationTally } from "./revocation.ts";
 
 /** What a request gets under SnapStart between the pre-snapshot revocation and the restore. */
 const SNAPSTART_INIT_READ =
@@ -31,8 +32,12 @@ const SNAPSTART_INIT_READ =
 
 /** Time kept back from every deadline Lambda gives, for the answer to reach Lambda. */
 const SAFETY_MARGIN_MS = 250;
-/** How long the cleanup after a failed init may take (the contract's "about 1 s"). */
+/** How long the cleanup on an exit other than SHUTDOWN may take (the contract's "about 1 s"). */
 const ABANDON_MS = 1_000;
+/** Kept back from waiting for requests in flight at shutdown, for the revocations themselves. */
+const REVOKE_RESERVE_MS = 400;
+/** A last revocation round (for answers that came in late) is tried only with this much time left. */
+const LAST_ROUND_MS = 150;
 
 export class Agent {
   readonly client: VaultClient;
@@ -51,6 +56,8 @@ export class Agent {
   /** SnapStart: everything was revoked before the snapshot; the next INVOKE logs in and reads again. */
   private restorePending = false;
   private restoring: Promise<void> | undefined;
+  /** The cleanup, once started (SHUTDOWN or another exit); a second call joins it. */
+  private stopping: Promise<void> | undefined;
 
   constructor(
     private readonly config: Config,
@@ -146,6 +153,8 @@ export class Agent {
    */
   async init(deadline: number): Promise<Record<string, number>> {
     try {
+      // Before the login: a directory unfit for secrets is refused with nothing to revoke.
+      for (const secret of this.config.secrets) if (secret.file) this.fileStep(secret, () => this.files.prepare(secret.file!));
       const timeline = await this.loginAndRead(deadline);
       if (this.mode === "snap-start") this.readiness.awaitRestore(this.config.clientTimeoutMs, SNAPSTART_INIT_READ);
       else this.readiness.open();
@@ -162,12 +171,12 @@ export class Agent {
   }
 
   /**
-   * After a failed init, before the extension exits: revoke what the init obtained and delete what
-   * it wrote, bounded (Lambda retries a failed init on every invocation; no retry may leave a live
-   * token behind).
+   * Every exit other than SHUTDOWN (a failed init, the Extensions API failing, a signal): the same
+   * cleanup, bounded to about a second. Lambda retries a failed init on every invocation, so no
+   * retry may leave a live token behind. `exitPath` names the exit in the "shut down" line.
    */
-  async abandon(): Promise<void> {
-    await this.shutdown(Date.now() + ABANDON_MS + SAFETY_MARGIN_MS, "init failed");
+  async abandon(exitPath: string): Promise<void> {
+    await this.shutdown(Date.now() + ABANDON_MS + SAFETY_MARGIN_MS, exitPath);
   }
 
   private async loginAndRead(deadline: number): Promise<Record<string, number>> {
@@ -286,54 +295,84 @@ export class Agent {
     return this.restoring;
   }
 
-  /** SHUTDOWN: revoke what is held (unless told not to), delete files, close the listener. */
-  async shutdown(deadlineMs: number, reason: string): Promise<void> {
+  /**
+   * SHUTDOWN, and every other exit (`abandon`): nothing new is obtained from now on; logins and
+   * reads already on the wire are waited for and what they return is revoked with the rest (unless
+   * told not to); files deleted; listener closed. Bounded by `deadlineMs` less the safety margin.
+   * Called twice, the second call joins the first.
+   */
+  shutdown(deadlineMs: number, reason: string): Promise<void> {
+    this.stopping ??= this.stop(deadlineMs, reason);
+    return this.stopping;
+  }
+
+  private async stop(deadlineMs: number, reason: string): Promise<void> {
     const t0 = Date.now();
     this.readiness.close();
+    this.client.stopObtaining();
     const deadline = Math.max(t0 + 50, deadlineMs - SAFETY_MARGIN_MS);
-    // A scheduled refresh in progress is given a moment to finish, so that what it obtains is revoked too.
-    if (this.scheduler) await settleWithin(this.scheduler.stop(), Math.min(500, (deadline - t0) / 4));
+    // The scheduler's refresh in progress has its requests on the wire (waited for below) or refused.
+    void this.scheduler?.stop();
     let summary: Record<string, unknown> = { revoke: false };
     if (this.config.revokeOnShutdown) {
-      const [leases, tokens] = await Promise.all([this.cache.revokeAll(deadline), this.tokens.revokeAll(deadline)]);
+      const tally = await this.revokeEverything(deadline);
       summary = {
-        leasesRevoked: leases.revoked,
-        leasesAlreadyGone: leases.alreadyGone,
-        leasesFailed: leases.failed,
-        tokensRevoked: tokens.revoked,
-        tokensAlreadyGone: tokens.alreadyGone,
-        tokensFailed: tokens.failed,
+        leasesRevoked: tally.leases.revoked,
+        leasesAlreadyGone: tally.leases.alreadyGone,
+        leasesFailed: tally.leases.failed,
+        tokensRevoked: tally.tokens.revoked,
+        tokensAlreadyGone: tally.tokens.alreadyGone,
+        tokensFailed: tally.tokens.failed,
+        ...(tally.unanswered > 0 ? { requestsUnanswered: tally.unanswered } : {}),
       };
     }
+    // Whatever is still on the wire is abandoned first: an answer landing later writes no file.
+    await this.client.drain(0);
     this.metrics?.flush();
     const filesDeleted = this.files.removeAll();
     await this.server?.close();
     this.client.close();
     // Something left alive in Vault is worth a warning: it lives until its TTL runs out.
-    const leftBehind = Number(summary.leasesFailed ?? 0) + Number(summary.tokensFailed ?? 0);
+    const leftBehind = Number(summary.leasesFailed ?? 0) + Number(summary.tokensFailed ?? 0) + Number(summary.requestsUnanswered ?? 0);
     this.log[leftBehind > 0 ? "warn" : "info"]("shut down", { reason, ...summary, filesDeleted, ms: Date.now() - t0 });
+  }
+
+  /**
+   * Waits for the logins and reads on the wire (leaving time to revoke), revokes every lease and
+   * token held, in parallel, and again for what answers came in meanwhile, until none is pending or
+   * the deadline. `unanswered`: requests still on the wire at the end, whose results (if any) expire
+   * on their own.
+   */
+  private async revokeEverything(deadline: number): Promise<{ leases: RevocationTally; tokens: RevocationTally; unanswered: number }> {
+    const reserve = Math.min(REVOKE_RESERVE_MS, (deadline - Date.now()) / 2);
+    const leases: RevocationTally = { revoked: 0, alreadyGone: 0, failed: 0 };
+    const tokens: RevocationTally = { revoked: 0, alreadyGone: 0, failed: 0 };
+    let unanswered = await this.client.settle(deadline - reserve - Date.now());
+    for (;;) {
+      const [l, t] = await Promise.all([this.cache.revokeAll(deadline), this.tokens.revokeAll(deadline)]);
+      // What failed stays held and is tried again in the next round: only the last round's failures count.
+      addRound(leases, l);
+      addRound(tokens, t);
+      if (unanswered === 0 || deadline - Date.now() < LAST_ROUND_MS) return { leases, tokens, unanswered };
+      unanswered = await this.client.settle(deadline - LAST_ROUND_MS - Date.now());
+    }
   }
 
   private writeFile(secret: DeclaredSecret, record: SecretRecord): void {
     if (!secret.file) return;
     const content = JSON.stringify(renderSecret(secret, record, this.cache.effectiveLease(record)), null, 2) + "\n";
+    this.fileStep(secret, () => this.files.write(secret.file!, content));
+  }
+
+  /** A step on a secret's file; its failure is an InitError naming the variable (a refused place: ConfigInvalid). */
+  private fileStep(secret: DeclaredSecret, step: () => void): void {
     try {
-      this.files.write(secret.file, content);
+      step();
     } catch (err) {
+      const variable = secret.fileVariable ?? secret.variable;
       this.log.error("could not write secret file", { secret: secret.name, file: secret.file, error: describe(err) });
-      throw new InitError(initErrorType("local", "read"), `${secret.variable}: could not write ${secret.file}: ${describe(err)}`, { cause: err });
+      if (err instanceof FileRefused) throw new InitError("Extension.ConfigInvalid", `${variable}: ${err.message}`, { cause: err });
+      throw new InitError(initErrorType("local", "read"), `${variable}: could not write ${secret.file}: ${describe(err)}`, { cause: err });
     }
   }
-}
-
-/** Waits for `p`, but no longer than `ms`. */
-function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, Math.max(0, ms));
-    timer.unref();
-    p.finally(() => {
-      clearTimeout(timer);
-      resolve();
-    }).catch(() => undefined);
-  });
 }

@@ -7,7 +7,7 @@ import { vleCompat } from "./config/vle-compat.ts";
 import { ConfigError, describe } from "./errors.ts";
 import { createLogger, lambdaLogLevel, Redactor } from "./log.ts";
 import { Agent } from "./agent.ts";
-import { registrationOrder, runLifecycle, type InitFailure } from "./lambda/lifecycle.ts";
+import { registrationOrder, runLifecycle, StopRequest, type InitFailure } from "./lambda/lifecycle.ts";
 import { executionMode, initBudgetMs } from "./lambda/mode.ts";
 import { versionLine } from "./self-check.ts";
 import { writeLine } from "./output.ts";
@@ -58,6 +58,10 @@ async function main(): Promise<number> {
   const preRegister: Record<string, number> = { nodeBootMs: performance.nodeTiming.bootstrapComplete, bundleMs: mainAt - performance.nodeTiming.bootstrapComplete, configMs: configuredAt - mainAt, agentMs: performance.now() - configuredAt };
   process.on("uncaughtException", (err) => log.error("uncaught exception", { error: describe(err) }));
   process.on("unhandledRejection", (err) => log.error("unhandled rejection", { error: describe(err) }));
+  // Lambda stops an extension with SHUTDOWN; a signal comes from an operator or a container stop,
+  // and gets the same cleanup, bounded (docs/architecture.md, "Stop").
+  const stop = new StopRequest();
+  for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => stop.request(signal));
 
   return runLifecycle(
     runtimeApi,
@@ -76,7 +80,7 @@ async function main(): Promise<number> {
         const rounded = Object.fromEntries(Object.entries(preRegister).map(([k, v]) => [k, Math.round(v * 10) / 10]));
         log.info("ready", { ...timeline, initMs: Date.now() - startedAt, registration, preRegister: rounded });
       },
-      abandon: () => agent!.abandon(),
+      abandon: (exitPath) => agent!.abandon(exitPath),
       onInvoke: (deadlineMs, requestId) => {
         log.setRequestId(requestId);
         return agent!.onInvoke(deadlineMs);
@@ -89,6 +93,7 @@ async function main(): Promise<number> {
     log,
     failure,
     mode,
+    stop,
   );
 }
 

@@ -11,6 +11,16 @@ export interface RevocationTally {
   failed: number;
 }
 
+/**
+ * Adds one more round of revocation into `into` (shutdown revokes again what came in meanwhile):
+ * what failed stays held and is tried again by the next round, so only the last round's failures count.
+ */
+export function addRound(into: RevocationTally, round: RevocationTally): void {
+  into.revoked += round.revoked;
+  into.alreadyGone += round.alreadyGone;
+  into.failed = round.failed;
+}
+
 export type RevocationResult = "revoked" | "already-gone";
 
 export async function revokeEach<T>(items: T[], revoke: (item: T) => Promise<unknown>, settled: (item: T, result: RevocationResult) => void): Promise<RevocationTally> {

@@ -65,13 +65,24 @@ export interface VaultTransport {
 /** A socket idle longer than this may have been closed by Vault while we were frozen. */
 const STALE_SOCKET_MS = 4_000;
 
+/** What may still be sent once the extension stops: the revocations themselves. */
+const REVOCATIONS = new Set(["auth/token/revoke-self", "sys/leases/revoke"]);
+
+interface InFlight {
+  controller: AbortController;
+  done: Promise<unknown>;
+  revocation: boolean;
+}
+
 export class VaultClient implements VaultTransport {
   private readonly base: URL;
   /** `node:https` (and with it `tls`) is loaded only for an https address: ~5 ms of every cold start otherwise. */
   private transport: Promise<typeof http | typeof https> | undefined;
   private agent: http.Agent | undefined;
   private lastActivity = Date.now();
-  private readonly inflight = new Set<{ controller: AbortController; done: Promise<unknown> }>();
+  private readonly inflight = new Set<InFlight>();
+  /** Set when the extension stops: nothing new may be obtained from Vault, only revoked. */
+  private stopping = false;
   /** Whether Vault has been answering (`/health`): a failure is one worth retrying, after the retries. */
   readonly outcomes = new Outcomes();
   /** Told of every request (retries included) when it ends: the metrics count them. */
@@ -168,6 +179,36 @@ export class VaultClient implements VaultTransport {
     return aborted;
   }
 
+  /**
+   * From now on only revocations go out: any other request (a login, a read, a renewal, a proxied
+   * request, a retry of one) fails at once as abandoned, so that nothing new is obtained while the
+   * extension cleans up. Requests already on the wire are left to finish (`settle`).
+   */
+  stopObtaining(): void {
+    this.stopping = true;
+  }
+
+  /**
+   * Waits up to `ms` for the requests on the wire (revocations aside) to be answered, without
+   * abandoning them, and until what their callers do with the answers (hold a token, track a lease)
+   * has run. Returns how many are still on the wire.
+   */
+  async settle(ms: number): Promise<number> {
+    const end = Date.now() + Math.max(0, ms);
+    for (;;) {
+      const pending = [...this.inflight].filter((p) => !p.revocation);
+      if (pending.length === 0) return 0;
+      const left = end - Date.now();
+      if (left <= 0) return pending.length;
+      const wait = new AbortController();
+      await Promise.race([Promise.allSettled(pending.map((p) => p.done)), sleep(left, wait.signal)]);
+      wait.abort();
+      // The answers' continuations (a token added to those held, a lease tracked) are promise
+      // callbacks: they have all run before the next macrotask.
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
   /** Closes idle keep-alive sockets (shutdown, and before a freeze-length gap). */
   close(): void {
     this.agent?.destroy();
@@ -184,6 +225,9 @@ export class VaultClient implements VaultTransport {
 
   private async attempt(req: VaultRequest): Promise<RawResponse> {
     const { transport, agent } = await this.connection();
+    // Checked after the last await before the request joins those in flight (what `settle` waits for).
+    const revocation = REVOCATIONS.has(req.path);
+    if (this.stopping && !revocation) throw new VaultError("aborted", req.method, req.path, undefined, ["vault-lambda-agent is stopping"]);
     const now = Date.now();
     const timeout = Math.max(1, Math.min(this.opts.timeoutMs, req.deadline !== undefined ? req.deadline - now : Infinity));
     const url = new URL("v1/" + req.path.replace(/^\/+/, ""), this.base);
@@ -203,7 +247,7 @@ export class VaultClient implements VaultTransport {
       this.lastActivity = Date.now();
       return res;
     });
-    const entry = { controller, done: done.catch(() => undefined) };
+    const entry: InFlight = { controller, done: done.catch(() => undefined), revocation };
     this.inflight.add(entry);
     return done.finally(() => {
       this.inflight.delete(entry);

@@ -109,3 +109,25 @@ describe(`under AWS's RIE ${LOGIN_MODE}`, () => {
     await w.eventually("every database user dropped", async () => (await w.pg.dynamicRoles()).length === 0, 30_000);
   });
 });
+
+describe(`under AWS's RIE, late registration ${LOGIN_MODE}`, () => {
+  // Once pinned with `it.fails` (a refused late registration orphaned the token and the lease); the
+  // RIE now accepts the SHUTDOWN-only registration, and every exit path cleans up (README,
+  // "Shutdown"), so the late-registration case is an ordinary one.
+  it("Managed Instances mode with a secret file: the login and the read come before register, and when the RIE stops the environment the token, the lease and the file are gone", async () => {
+    // A directory the extension creates itself (0700, its own), whichever user the RIE runs it as.
+    const dir = path.join("/tmp", `vla-rie-${process.pid}-${Date.now()}`);
+    const file = path.join(dir, "db.json");
+    cleanups.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
+    const { w, rie } = await setup({ AWS_LAMBDA_MAX_CONCURRENCY: "2", OBSERVER_EVENTS: "SHUTDOWN", VAULT_SECRET_FILE_DB: file });
+    await w.eventually("the RIE stopped", async () => rie.exitCode !== null, 30_000);
+    const login = w.logins.find((l) => l.ok);
+    expect(login, "the extension logged in").toBeDefined();
+    expect(w.front.records.some((r) => r.path === "database/creds/app" && r.status === 200)).toBe(true);
+    await w.eventually("the token revoked", async () => !(await w.tokenAlive(login!.accessor!)), 30_000);
+    await w.eventually("every database user dropped", async () => (await w.pg.dynamicRoles()).length === 0, 30_000);
+    // Written before register, deleted when the environment stopped.
+    expect(rie.lines.some((l) => l.includes('"message":"shut down"') && l.includes('"filesDeleted":1'))).toBe(true);
+    expect(fs.existsSync(file)).toBe(false);
+  });
+});

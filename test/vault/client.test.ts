@@ -165,6 +165,39 @@ describe("requests", () => {
   });
 });
 
+describe("stopping", () => {
+  it("once stopping, only revocations go out; settle waits for what is on the wire (and what its caller does with the answer), without abandoning it", async () => {
+    let answerLogin: () => void = () => undefined;
+    const seen: string[] = [];
+    const addr = await serve((req, res) => {
+      seen.push(req.url!);
+      if (req.url?.endsWith("login")) answerLogin = () => ok(req, res);
+      else ok(req, res);
+    });
+    const c = client(addr, { maxRetries: 0 });
+    let held = false;
+    const login = c.request({ method: "POST", path: "auth/aws/login" }).then((r) => {
+      held = true;
+      return r;
+    });
+    for (let i = 0; i < 500 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    c.stopObtaining();
+    await expect(c.request({ method: "GET", path: "secret/data/x" })).rejects.toMatchObject({ kind: "aborted" });
+    // Nothing answers the login within 30 ms: still on the wire, not abandoned.
+    expect(await c.settle(30)).toBe(1);
+    const settling = c.settle(2_000);
+    answerLogin();
+    expect(await settling).toBe(0);
+    // The caller's continuation ran before settle returned.
+    expect(held).toBe(true);
+    expect((await login).status).toBe(200);
+    expect((await c.request({ method: "POST", path: "auth/token/revoke-self" })).status).toBe(200);
+    expect((await c.request({ method: "PUT", path: "sys/leases/revoke", body: { lease_id: "x" } })).status).toBe(200);
+    expect(seen).toEqual(["/v1/auth/aws/login", "/v1/auth/token/revoke-self", "/v1/sys/leases/revoke"]);
+    c.close();
+  });
+});
+
 describe("outcomes and metrics", () => {
   it("a request Vault answered (a 4xx too) is a success; a sealed Vault after the retries, or none at all, is a failure; each request is told once", async () => {
     let sealed = true;

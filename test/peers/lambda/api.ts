@@ -11,7 +11,7 @@ import { epochMs } from "./clock.ts";
 import { BodyTooLarge, header, parseJson, readBody, sendAccepted, sendError, sendJson } from "./http.ts";
 import { MAX_EXTENSIONS, MAX_RESPONSE_BYTES, registered, sendInvocation } from "./model.ts";
 import type { EventName, ExtensionParty, Generation, Invocation, Mark } from "./model.ts";
-import type { EmulatorCredentials, LambdaMode } from "./types.ts";
+import type { EmulatorCredentials, ExtensionsApiFault, LambdaMode } from "./types.ts";
 
 const EXT_PREFIX = "/2020-01-01/extension";
 const RT_PREFIX = "/2018-06-01/runtime";
@@ -36,6 +36,8 @@ export interface ApiHost {
   emit(event: string, ...args: unknown[]): void;
   /** Wakes the lifecycle's waiters after a state change. */
   notify(): void;
+  /** The fault that answers this call instead of the API, if one applies (and is consumed by it). */
+  takeFault(route: ExtensionsApiFault["route"]): ExtensionsApiFault | undefined;
 }
 
 export class LambdaApi {
@@ -58,6 +60,9 @@ export class LambdaApi {
     const route = routes[pathname];
     if (route) {
       if (method !== route[0]) return sendError(res, 405, "MethodNotAllowed", `${method} ${pathname}: use ${route[0]}`);
+      const faultRoute = pathname === `${EXT_PREFIX}/register` ? "register" : pathname === `${EXT_PREFIX}/event/next` ? "event/next" : undefined;
+      const fault = faultRoute && this.host.takeFault(faultRoute);
+      if (fault) return this.answerFault(req, res, fault);
       return route[1]();
     }
     if (rtMatch) {
@@ -66,6 +71,16 @@ export class LambdaApi {
     }
     // The Telemetry and Logs APIs are not emulated: say so rather than accept and never deliver.
     sendError(res, 404, "NotFound", `${method} ${pathname} is not emulated`);
+  }
+
+  /** A fault's answer: the request is read and dropped; nothing in the environment changes. */
+  private async answerFault(req: IncomingMessage, res: ServerResponse, fault: ExtensionsApiFault): Promise<void> {
+    await readBody(req).catch(() => undefined);
+    const body = fault.body ?? "<html>bad gateway</html>";
+    this.host.mark(header(req, "Lambda-Extension-Name") ?? "?", "fault", `${fault.route} answered ${fault.status ?? 200}`);
+    if (res.writableEnded || res.destroyed) return;
+    res.writeHead(fault.status ?? 200, { "content-type": "text/html", "content-length": Buffer.byteLength(body) });
+    res.end(body);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -23,9 +23,9 @@ import { runtimeSpec, type RuntimeSpec } from "./runtimes.ts";
 import { ApiServer } from "./server.ts";
 import { emptyShutdown, gracefulShutdown } from "./shutdown.ts";
 import { StateWaiter } from "./waiter.ts";
-import type { EmulatorError, EmulatorOptions, ExtensionInfo, InitResult, InvokeResult, ShutdownResult, TimelineEntry } from "./types.ts";
+import type { EmulatorError, EmulatorOptions, ExtensionInfo, ExtensionsApiFault, InitResult, InvokeResult, ShutdownResult, TimelineEntry } from "./types.ts";
 
-export type { EmulatorError, EmulatorOptions, ExtensionInfo, InitResult, InvokeResult, ShutdownResult, TimelineEntry } from "./types.ts";
+export type { EmulatorError, EmulatorOptions, ExtensionInfo, ExtensionsApiFault, InitResult, InvokeResult, ShutdownResult, TimelineEntry } from "./types.ts";
 export { epochMs } from "./clock.ts";
 export { MAX_EXTENSIONS, MAX_RESPONSE_BYTES } from "./model.ts";
 
@@ -43,6 +43,7 @@ export class LambdaEmulator extends EventEmitter {
   private readonly processes: Processes;
   private readonly server: ApiServer;
   private readonly runtime: RuntimeSpec;
+  private readonly faults: Array<ExtensionsApiFault & { seen: number; left: number }> = [];
 
   constructor(opts: EmulatorOptions) {
     super();
@@ -87,6 +88,7 @@ export class LambdaEmulator extends EventEmitter {
       mark: this.recorder.mark,
       emit,
       notify: () => this.waiter.notify(),
+      takeFault: (route) => this.takeFault(route),
     };
     this.server = new ApiServer(new LambdaApi(apiHost));
     this.processes = new Processes({
@@ -130,6 +132,35 @@ export class LambdaEmulator extends EventEmitter {
 
   get frozen(): boolean {
     return this.processes.frozen;
+  }
+
+  /** Answers matching Extensions API calls wrongly from now on (README, "Faults"). */
+  addFault(fault: ExtensionsApiFault): void {
+    this.faults.push({ ...fault, seen: 0, left: fault.times ?? 1 });
+  }
+
+  private takeFault(route: ExtensionsApiFault["route"]): ExtensionsApiFault | undefined {
+    for (const f of this.faults) {
+      if (f.route !== route || f.left <= 0) continue;
+      if (f.seen++ < (f.skip ?? 0)) continue;
+      f.left--;
+      return f;
+    }
+    return undefined;
+  }
+
+  /**
+   * Sends `signal` to one process of the environment ("runtime" or an extension's name), thawed
+   * first: what an operator's `kill` (or a container stop) does, which Lambda itself never does to
+   * an extension. False when that process is not alive.
+   */
+  signal(source: string, signal: NodeJS.Signals): boolean {
+    const gen = this.gen;
+    const proc = source === "runtime" ? gen?.runtime.proc : gen?.extensions.find((e) => e.name === source)?.proc;
+    if (!gen || !proc || proc.exited) return false;
+    this.processes.thaw(gen);
+    this.recorder.mark(source, signal);
+    return proc.signal(signal);
   }
 
   get timeline(): TimelineEntry[] {

@@ -64,6 +64,23 @@ export interface EmulatorOptions {
   logDir?: string;
 }
 
+/**
+ * An Extensions API call answered wrongly on purpose, to test an extension's exit paths: the
+ * matching call gets `status` with `body` as is (default: `200` with a body that is not JSON and no
+ * `Lambda-Extension-Identifier`, i.e. garbage), and the call changes nothing in the environment.
+ */
+export interface ExtensionsApiFault {
+  route: "register" | "event/next";
+  /** Default 200. */
+  status?: number;
+  /** Sent as is; default `<html>bad gateway</html>`. */
+  body?: string;
+  /** Matching calls let through before the fault applies (default 0). */
+  skip?: number;
+  /** How many calls it applies to (default 1). */
+  times?: number;
+}
+
 export interface ExtensionInfo {
   /** The executable's file name (what it must send as `Lambda-Extension-Name`). */
   name: string;
