@@ -323,7 +323,8 @@ function exchange(
     const clientReq = transport.request(options, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400) return refuse(redirected(req, status, res.headers.location, base, options.path ?? "/"));
-      if (Number(res.headers["content-length"] ?? 0) > limit.bytes) return tooLarge(status);
+      // (A HEAD answer declares the length of a body it does not send.)
+      if (req.method !== "HEAD" && Number(res.headers["content-length"] ?? 0) > limit.bytes) return tooLarge(status);
       const chunks: Buffer[] = [];
       let size = 0;
       res.on("data", (c: Buffer) => {
