@@ -121,7 +121,7 @@ export class LocalhostServer {
 
     if (pathname === "/health") {
       if (method !== "GET" && method !== "HEAD") return this.reject(req, res, 405, "use GET", { allow: "GET, HEAD" });
-      if (scan.hasBody) return drainBody(req).then(() => this.health(res));
+      if (scan.hasBody) return this.afterEmptyBody(req, res, () => this.health(res), () => this.health(res));
       return this.health(res);
     }
 
@@ -148,10 +148,15 @@ export class LocalhostServer {
       if (!name || extra.length > 0 || !SECRET_NAME.test(name)) return this.reject(req, res, 400, "secret names are letters, digits and _ only");
       const force = scan.noCache || search.get("refresh") === "true";
       if (!scan.hasBody) return this.serveSecret(req, res, kind, name, search, force);
-      return drainBody(req).then((empty) => (empty ? this.serveSecret(req, res, kind, name, search, force) : this.reject(req, res, 400, "a GET request must not carry a body")));
+      return this.afterEmptyBody(
+        req,
+        res,
+        () => this.serveSecret(req, res, kind, name, search, force),
+        () => this.reject(req, res, 400, "a GET request must not carry a body"),
+      );
     }
     if (first === "v1") return this.proxy(req, res, method, target);
-    if (scan.hasBody) return drainBody(req).then(() => this.notFound(req, res, pathname));
+    if (scan.hasBody) return this.afterEmptyBody(req, res, () => this.notFound(req, res, pathname), () => this.notFound(req, res, pathname));
     return this.notFound(req, res, pathname);
   }
 
@@ -178,11 +183,7 @@ export class LocalhostServer {
     if (!proxy) return void this.reject(req, res, 404, "the Vault proxy is off in this run mode (VAULT_RUN_MODE)");
     const body = await readBody(req, MAX_BODY_BYTES);
     if (body === "too-large") return void this.reject(req, res, 413, `request body larger than ${MAX_BODY_BYTES} bytes`);
-    if (body === "too-slow") {
-      // Waiting for the rest would hold the connection for as long as the client likes.
-      res.once("finish", () => req.socket.destroy());
-      return void this.reject(req, res, 408, `request body not complete within ${BODY_TIMEOUT_MS / 1000} s`);
-    }
+    if (body === "too-slow") return void this.tooSlow(req, res);
     if ((method === "GET" || method === "HEAD") && body.length > 0) return void this.reject(req, res, 400, "a GET request must not carry a body");
     // Built from the checked segments, never from the raw target: nothing can climb out of /v1/.
     const vaultPath = forwardedPath(target);
@@ -277,6 +278,19 @@ export class LocalhostServer {
     return rendered;
   }
 
+  /** Reads a body that should be empty (at most 1 KiB, within 5 s), then answers with `empty` or `notEmpty`. */
+  private async afterEmptyBody(req: http.IncomingMessage, res: http.ServerResponse, empty: () => Promise<void> | undefined, notEmpty: () => Promise<void> | undefined): Promise<void> {
+    const body = await readBody(req, 1024);
+    if (body === "too-slow") return this.tooSlow(req, res);
+    return typeof body !== "string" && body.length === 0 ? empty() : notEmpty();
+  }
+
+  /** 408, and the connection closed: waiting for the rest would hold it for as long as the client likes. */
+  private tooSlow(req: http.IncomingMessage, res: http.ServerResponse): void {
+    res.once("finish", () => req.socket.destroy());
+    this.reject(req, res, 408, `request body not complete within ${BODY_TIMEOUT_MS / 1000} s`);
+  }
+
   private reject(req: http.IncomingMessage, res: http.ServerResponse, status: number, message: string, headers: Record<string, string> = {}): undefined {
     this.deps.log.debug("refused a request", { status, reason: message, method: req.method });
     // Whatever the client still sends is not read: close rather than parse it.
@@ -320,10 +334,4 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | "t
       reject(err);
     });
   });
-}
-
-/** Consumes a body that must be empty; false when there was one. */
-async function drainBody(req: http.IncomingMessage): Promise<boolean> {
-  const body = await readBody(req, 1024);
-  return typeof body !== "string" && body.length === 0;
 }

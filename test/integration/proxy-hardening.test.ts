@@ -177,3 +177,37 @@ describe("the extension's own token (defect 12)", () => {
     expect(front.count("POST", /create/i)).toBe(0);
   });
 });
+
+describe("the extension's own reads (defects 7 and 9)", () => {
+  async function initOver(path: string, answer: Parameters<VaultFront["answer"]>[1]) {
+    const remove = front.answer(new RegExp(`^${path}$`), answer);
+    try {
+      const other = await world.lambda({ VAULT_ADDR: front.url, VAULT_SECRET_PATH_ODD: path });
+      const init = await other.start();
+      await other.kill();
+      return init;
+    } finally {
+      remove();
+    }
+  }
+
+  it("a declared secret answered with 256 MiB fails the init with a clear error, after 4 MiB at most", async () => {
+    const huge = endlessAnswer(256 * 1024 * 1024);
+    const init = await initOver("secret/data/enormous", huge.answer);
+    expect(init.ok).toBe(false);
+    expect(init.error?.type).toBe("Extension.SecretReadFailed");
+    expect(init.error?.message).toContain("Vault's answer is larger than 4 MiB (the limit for the extension's own reads from Vault); it was not read");
+    expect(huge.stats.closed).toBe(true);
+    expect(huge.stats.written).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it("a declared secret redirected elsewhere fails the init naming where, and nothing follows it", async () => {
+    const before = front.seen.length;
+    const init = await initOver("secret/data/moved-away", redirectTo("http://127.0.0.1:9/v1/secret/data/moved-away?token=sneaky"));
+    expect(init.ok).toBe(false);
+    expect(init.error?.message).toContain("Vault redirected to http://127.0.0.1:9/v1/secret/data/moved-away;");
+    expect(init.error?.message).not.toContain("sneaky");
+    // One read of it, not one per retry: a redirect is an answer, not a failure worth another try.
+    expect(front.seen.slice(before).filter((s) => s.target.endsWith("secret/data/moved-away"))).toHaveLength(1);
+  });
+});

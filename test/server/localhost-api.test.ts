@@ -185,6 +185,11 @@ describe("status codes", () => {
     expect(new Set(await Promise.all(answers))).toEqual(new Set(["HTTP/1.1 408 Request Timeout"]));
   }, 30_000);
 
+  it("a slow body on any route is 408 after 5 s (defect 10)", async () => {
+    const slow = (target: string) => raw(`GET ${target} HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${world.sessionToken}\r\nContent-Length: 10\r\n\r\nab`, 15_000);
+    expect(await Promise.all([slow("/secrets/db"), slow("/health"), slow("/nope")])).toEqual(Array(3).fill("HTTP/1.1 408 Request Timeout"));
+  }, 20_000);
+
   it("a proxied policy denial is passed through without a new login", async () => {
     const logins = world.vault.logins.length;
     // Forbidden to a non-root token: Vault's 403 reaches the caller as is.
