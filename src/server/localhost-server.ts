@@ -117,7 +117,7 @@ export class LocalhostServer {
     const scan = scanHeaders(req.rawHeaders);
     if (scan.forwarded) return this.reject(req, res, FORWARDED_REJECTION.status, FORWARDED_REJECTION.message);
     const method = req.method ?? "GET";
-    const { pathname, search, query } = target;
+    const { pathname } = target;
 
     if (pathname === "/health") {
       if (method !== "GET" && method !== "HEAD") return this.reject(req, res, 405, "use GET", { allow: "GET, HEAD" });

@@ -122,6 +122,8 @@ export class VaultProxy {
     let used = "";
     try {
       if (key !== undefined) {
+        // (A refusal from Vault comes back as an error holding its answer, relayed below.)
+        used = this.opts.tokens.current?.clientToken ?? "";
         const { record, status } = await this.opts.cache.get(key, { force: !control.lookup });
         return this.replay(res, key, record, status, endpoint);
       }

@@ -134,7 +134,8 @@ export class VaultClient implements VaultTransport {
       }
       return res;
     } catch (err) {
-      failure = describe(err);
+      // An answer refused here (a redirect, one too large) still came from a Vault that answers.
+      if (!(err instanceof VaultError && err.kind === "status")) failure = describe(err);
       throw err;
     } finally {
       const ended = Date.now();

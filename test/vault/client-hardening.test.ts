@@ -195,3 +195,17 @@ describe("writes are not repeated (defect 8)", () => {
     c.close();
   });
 });
+
+describe("outcomes", () => {
+  it("a refused answer (redirect, too large) is still an answer: Vault is reachable", async () => {
+    const addr = await serve((req, res) => {
+      if (req.url?.endsWith("moved")) return void res.writeHead(301, { location: "/elsewhere" }).end();
+      res.writeHead(200, { "content-type": "application/json", "content-length": String(50 * 1024 * 1024) }).end();
+    });
+    const c = client(addr);
+    await expect(c.send({ method: "GET", path: "moved" })).rejects.toMatchObject({ status: 301 });
+    await expect(c.send({ method: "GET", path: "big" })).rejects.toMatchObject({ status: 200 });
+    expect(c.outcomes.consecutiveFailures).toBe(0);
+    c.close();
+  });
+});
