@@ -260,7 +260,9 @@ export class VaultClient implements VaultTransport {
       }
     }
     if (/[#\\\0]/.test(query)) throw new AgentError("local", `refused to send ${req.method} ${pathPart} to Vault: its query holds "#", "\\" or NUL`);
-    return this.base.pathname + "v1/" + pathPart + query;
+    // Characters a path may not carry raw (a space, non-ASCII in a declared path) are encoded as
+    // UTF-8; what is already percent-encoded (the proxy's paths) is left as it is.
+    return this.base.pathname + "v1/" + pathPart.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@%/]/gu, encodeURIComponent) + query;
   }
 
   /** The transport and the keep-alive pool, fresh after a gap long enough to be a freeze. */

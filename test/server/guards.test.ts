@@ -63,6 +63,13 @@ describe("forwardedPath (defect 1)", () => {
     expect(forward("/v1/sys/leases/lookup?lease_id=database/creds/app/x")).toBe("sys/leases/lookup?lease_id=database/creds/app/x");
   });
 
+  it("leaves nothing a server or gateway further on could read as a dot segment", () => {
+    // Decoded once here and encoded again: Vault decodes once too, so these stay literal names.
+    expect(forward("/v1/secret/%252e%252e/x")).toBe("secret/%252e%252e/x");
+    expect(forward("/v1/secret/..;/x")).toBe("secret/..%3B/x");
+    expect(checkTarget("/v1/secret/%c0%ae%c0%ae/x")).toMatchObject({ status: 400 });
+  });
+
   it("has nothing to forward for /v1 alone, whatever its query", () => {
     expect(forward("/v1")).toBeUndefined();
     expect(forward("/v1/")).toBeUndefined();

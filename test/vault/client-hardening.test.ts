@@ -44,6 +44,19 @@ describe("request paths (defect 1)", () => {
     c.close();
   });
 
+  it("encodes what a path may not carry raw (a declared path with a space or non-ASCII), and leaves escapes as they are", async () => {
+    const seen: string[] = [];
+    const addr = await serve((req, res) => {
+      seen.push(req.url ?? "");
+      json(res, 200, {});
+    });
+    const c = client(addr);
+    await c.send({ method: "GET", path: "secret/data/my app/café" });
+    await c.send({ method: "GET", path: "secret/data/my%20app/%252e%252e?x=1" });
+    expect(seen).toEqual(["/v1/secret/data/my%20app/caf%C3%A9", "/v1/secret/data/my%20app/%252e%252e?x=1"]);
+    c.close();
+  });
+
   it.each(["../sys/raw", "a/../../x", "%2e%2e/x", "a/%2E%2e/b", "..\\x", "a%5c..", "./x", "a/%2f/b", "a/%zz"])("refuses to send %s, without a request", async (path) => {
     let calls = 0;
     const addr = await serve((_req, res) => {
