@@ -77,11 +77,19 @@ function decodePart(raw: string): string | undefined {
   }
 }
 
-/** What is wrong with one decoded segment of a path (or of a query key or value), if anything. */
+/**
+ * What is wrong with one decoded segment of a path (or of a query key or value), if anything. It
+ * is checked as it is and decoded once more: a gateway further on that decodes twice must not find
+ * a dot segment, a slash or a backslash either (`%252e%252e`).
+ */
 function segmentProblem(d: string): string | undefined {
-  if (d.includes("\0")) return "NUL byte";
-  if (d === ".." || d === ".") return "dot segment (. or ..)";
-  if (d.includes("\\")) return "backslash";
+  for (const form of d.includes("%") ? [d, decodePart(d) ?? d] : [d]) {
+    if (form.includes("\0")) return "NUL byte";
+    // Dots with spaces around (`.. `, `. .`) too: Windows-style normalisation on a gateway trims them to `..`.
+    if (form.includes(".") && /^[\s.]+$/.test(form)) return "dot segment (. or ..)";
+    if (form.includes("\\")) return "backslash";
+    if (form !== d && form.includes("/")) return "doubly encoded slash";
+  }
   return undefined;
 }
 

@@ -211,7 +211,7 @@ export class VaultClient implements VaultTransport {
     const { transport, agent } = await this.connection();
     const now = Date.now();
     const timeout = Math.max(1, Math.min(this.opts.timeoutMs, req.deadline !== undefined ? req.deadline - now : Infinity));
-    const target = this.target(req);
+    const target = requestTarget(this.base.pathname, req);
     const body = req.rawBody ?? (req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body)));
     const headers: Record<string, string> = { "x-vault-request": "true", ...req.headers };
     if (req.token) headers["x-vault-token"] = req.token;
@@ -235,34 +235,6 @@ export class VaultClient implements VaultTransport {
       this.inflight.delete(entry);
       req.signal?.removeEventListener("abort", onOuterAbort);
     });
-  }
-
-  /**
-   * The request-target: `<VAULT_ADDR path>/v1/<path>`, concatenated, never resolved as a relative
-   * URL (which would let `..` climb out of `/v1/` and out of VAULT_ADDR's path). A path with a dot
-   * segment or a backslash, raw or percent-encoded, is refused: the localhost API and the
-   * configuration never produce one, so one here is a bug, not a request.
-   */
-  private target(req: VaultRequest): string {
-    const logical = req.path.replace(/^\/+/, "");
-    const q = logical.indexOf("?");
-    const pathPart = q < 0 ? logical : logical.slice(0, q);
-    const query = q < 0 ? "" : logical.slice(q);
-    for (const raw of pathPart.split("/")) {
-      let segment: string;
-      try {
-        segment = decodeURIComponent(raw);
-      } catch {
-        segment = "\\"; // refused below, as bad encoding
-      }
-      if (segment === "." || segment === ".." || segment.includes("\\") || raw.includes("\\") || segment.includes("/")) {
-        throw new AgentError("local", `refused to send ${req.method} ${pathPart} to Vault: a Vault path must not hold ".", ".." or "\\" segments or bad percent-encoding`);
-      }
-    }
-    if (/[#\\\0]/.test(query)) throw new AgentError("local", `refused to send ${req.method} ${pathPart} to Vault: its query holds "#", "\\" or NUL`);
-    // Characters a path may not carry raw (a space, non-ASCII in a declared path) are encoded as
-    // UTF-8; what is already percent-encoded (the proxy's paths) is left as it is.
-    return this.base.pathname + "v1/" + pathPart.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@%/]/gu, encodeURIComponent) + query;
   }
 
   /** The transport and the keep-alive pool, fresh after a gap long enough to be a freeze. */
@@ -294,6 +266,34 @@ export class VaultClient implements VaultTransport {
       rejectUnauthorized: !t.skipVerify,
     });
   }
+}
+
+/**
+ * The request-target: `<VAULT_ADDR path>/v1/<path>`, concatenated, never resolved as a relative
+ * URL (which would let `..` climb out of `/v1/` and out of VAULT_ADDR's path). A path with a dot
+ * segment or a backslash, raw or percent-encoded, is refused: the localhost API and the
+ * configuration never produce one, so one here is a bug, not a request.
+ */
+export function requestTarget(basePath: string, req: Pick<VaultRequest, "method" | "path">): string {
+  const logical = req.path.replace(/^\/+/, "");
+  const q = logical.indexOf("?");
+  const pathPart = q < 0 ? logical : logical.slice(0, q);
+  const query = q < 0 ? "" : logical.slice(q);
+  for (const raw of pathPart.split("/")) {
+    let segment: string;
+    try {
+      segment = decodeURIComponent(raw);
+    } catch {
+      segment = "\\"; // refused below, as bad encoding
+    }
+    if ((segment.includes(".") && /^[\s.]+$/.test(segment)) || segment.includes("\\") || raw.includes("\\") || segment.includes("/")) {
+      throw new AgentError("local", `refused to send ${req.method} ${pathPart} to Vault: a Vault path must not hold ".", ".." or "\\" segments or bad percent-encoding`);
+    }
+  }
+  if (/[#\\\0]/.test(query)) throw new AgentError("local", `refused to send ${req.method} ${pathPart} to Vault: its query holds "#", "\\" or NUL`);
+  // Characters a path may not carry raw (a space, non-ASCII in a declared path) are encoded as
+  // UTF-8; what is already percent-encoded (the proxy's paths) is left as it is.
+  return basePath + "v1/" + pathPart.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@%/]/gu, encodeURIComponent) + query;
 }
 
 /**

@@ -64,10 +64,13 @@ describe("forwardedPath (defect 1)", () => {
   });
 
   it("leaves nothing a server or gateway further on could read as a dot segment", () => {
-    // Decoded once here and encoded again: Vault decodes once too, so these stay literal names.
-    expect(forward("/v1/secret/%252e%252e/x")).toBe("secret/%252e%252e/x");
+    // Encoded again after the check: `;` cannot start a path parameter further on.
     expect(forward("/v1/secret/..;/x")).toBe("secret/..%3B/x");
-    expect(checkTarget("/v1/secret/%c0%ae%c0%ae/x")).toMatchObject({ status: 400 });
+    expect(forward("/v1/secret/100%2525/x")).toBe("secret/100%2525/x");
+    // Overlong UTF-8, doubly encoded dots and slashes, dots with spaces: refused.
+    for (const t of ["/v1/secret/%c0%ae%c0%ae/x", "/v1/secret/%252e%252e/x", "/v1/secret/%252E./x", "/v1/secret/a%252fb", "/v1/a/..%20", "/v1/a?x=%252e%252e"]) {
+      expect(checkTarget(t), t).toMatchObject({ status: 400 });
+    }
   });
 
   it("has nothing to forward for /v1 alone, whatever its query", () => {
