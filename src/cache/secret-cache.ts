@@ -29,7 +29,7 @@ import { Outcomes } from "../outcomes.ts";
 import { NO_METRICS, type Metrics } from "../metrics/emf.ts";
 import type { RevocationTally } from "../revocation.ts";
 import { SingleFlight } from "../single-flight.ts";
-import type { VaultTransport } from "../vault/client.ts";
+import type { VaultRequest, VaultTransport } from "../vault/client.ts";
 import type { TokenManager } from "../vault/token.ts";
 import type { CacheStatus } from "../client/wire.ts";
 import { HeldLeases, type HeldLease } from "./held-leases.ts";
@@ -46,6 +46,8 @@ export interface EntrySpec extends RecordSpec {
   label: string;
   /** Called whenever a refresh replaced the value (file mode rewrites its file). */
   onChange?: (record: SecretRecord) => void;
+  /** Sent with every read of this entry: a cached proxy read's headers (its namespace, ...) and answer limit. */
+  request?: Pick<VaultRequest, "headers" | "answerLimit">;
 }
 
 interface Entry extends EntrySpec {
@@ -274,7 +276,7 @@ export class SecretCache {
   private async read(entry: Entry, deadline?: number): Promise<SecretRecord> {
     const { client, tokens } = this.opts;
     const record = await tokens.withToken(async (token) => {
-      const response = await client.send({ method: "GET", path: entry.path, token: token.clientToken, deadline });
+      const response = await client.send({ ...entry.request, method: "GET", path: entry.path, token: token.clientToken, deadline });
       if (response.status < 200 || response.status >= 300) throw readFailure("GET", entry.path, response);
       return parseRecord(entry, response, token, this.now(), this.opts.graceMs, this.opts.random?.());
     }, deadline);

@@ -5,7 +5,7 @@
 //     differ only by case declare the same secret twice, which is an error.
 //   - Paths: leading slashes are stripped; "v1/" is NOT stripped (a mount may be called "v1"), but
 //     a path starting with it draws a warning. Paths with "." or ".." segments, "?", "#", "%",
-//     control characters or empty segments are rejected.
+//     a backslash, control characters or empty segments are rejected.
 //   - Files: in file mode a secret without VAULT_SECRET_FILE_<NAME> is written to
 //     /tmp/vault/<name lower-cased>.json, and the unnamed secret to /tmp/vault/secret.json, the
 //     file HashiCorp's extension uses, so that the layer stays a drop-in replacement. In default
@@ -155,6 +155,9 @@ function parseSecretPath(value: string): string | { error: string } {
   const p = value.replace(/^\/+/, "");
   if (p === "") return { error: `${quote(value)} is not a Vault path (e.g. secret/data/my-app)` };
   if (hasControl(p)) return { error: "contains control characters; set it to a Vault path such as secret/data/my-app" };
+  if (p.includes("\\")) {
+    return { error: `${quote(value)} must not contain a backslash: Vault paths use "/" (e.g. secret/data/my-app)` };
+  }
   if (/[?#%]/.test(p)) {
     return { error: `${quote(value)} must be a plain Vault path, without "?", "#" or "%" (e.g. secret/data/my-app)` };
   }

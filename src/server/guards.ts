@@ -20,48 +20,77 @@ const PLAIN_TARGET = /^\/(?:[A-Za-z0-9_~-]+\/)*[A-Za-z0-9_~-]*(?:\?[A-Za-z0-9_=&
 /** Shared by every plain target without a query; read, never written. */
 const EMPTY_QUERY = new URLSearchParams();
 
+/** A checked request-target. */
+export interface Target {
+  /** The path, percent-decoded; its segments hold no `/`, `\\`, NUL, and none is `.` or `..`. */
+  pathname: string;
+  search: URLSearchParams;
+  /** The query as the caller encoded it, without `?` (checked like the path): what the proxy forwards. */
+  query: string;
+}
+
 /**
- * The request-target: origin-form, at most 8 KiB, valid percent-encoding, no NUL, no `.` or `..`
- * segment (raw or encoded), no backslash. Returns the decoded path and the query.
+ * The request-target: origin-form, at most 8 KiB, valid percent-encoding, no NUL, no `#`, no `.`
+ * or `..` segment (raw or encoded), no backslash (raw or encoded). The query is held to the same
+ * rules, each key and value taken as a path: the proxy forwards it to Vault.
  */
-export function checkTarget(rawUrl: string | undefined): Rejection | { pathname: string; search: URLSearchParams } {
+export function checkTarget(rawUrl: string | undefined): Rejection | Target {
   const url = rawUrl ?? "";
   // The hot path (`/secrets/db`, `?field=password`): nothing to decode, nothing to check.
   if (url.length <= 1024 && PLAIN_TARGET.test(url)) {
     const q = url.indexOf("?");
-    return q < 0 ? { pathname: url, search: EMPTY_QUERY } : { pathname: url.slice(0, q), search: new URLSearchParams(url.slice(q + 1)) };
+    return q < 0 ? { pathname: url, search: EMPTY_QUERY, query: "" } : { pathname: url.slice(0, q), search: new URLSearchParams(url.slice(q + 1)), query: url.slice(q + 1) };
   }
   if (Buffer.byteLength(url) > MAX_URL_BYTES) return { status: 414, message: `request URL longer than ${MAX_URL_BYTES} bytes` };
   if (!url.startsWith("/")) return { status: 400, message: "request target must be a path starting with /" };
+  if (url.includes("#")) return { status: 400, message: "a request target must not hold # (a fragment)" };
   const q = url.indexOf("?");
   const rawPath = q < 0 ? url : url.slice(0, q);
   const rawQuery = q < 0 ? "" : url.slice(q + 1);
-  if (rawPath.includes("\\")) return { status: 400, message: "backslash in request path" };
   if (rawPath.includes("//")) return { status: 400, message: "empty segment (//) in request path" };
-  const segments = rawPath.split("/");
   const decoded: string[] = [];
-  for (const seg of segments) {
-    let d: string;
-    try {
-      d = decodeURIComponent(seg);
-    } catch {
-      return { status: 400, message: "bad percent-encoding in request path" };
-    }
-    if (d.includes("\0")) return { status: 400, message: "NUL byte in request path" };
-    if (d === ".." || d === ".") return { status: 400, message: "dot segment (. or ..) in request path" };
-    if (d.includes("/")) return { status: 400, message: "encoded slash in request path" };
+  for (const seg of rawPath.split("/")) {
+    const d = decodePart(seg);
+    if (d === undefined) return { status: 400, message: "bad percent-encoding in request path" };
+    const problem = segmentProblem(d) ?? (d.includes("/") ? "encoded slash" : undefined);
+    if (problem) return { status: 400, message: `${problem} in request path` };
     decoded.push(d);
   }
-  let search: URLSearchParams;
-  try {
-    // URLSearchParams silently keeps malformed escapes; check them first.
-    decodeURIComponent(rawQuery.replace(/\+/g, " "));
-    search = new URLSearchParams(rawQuery);
-  } catch {
-    return { status: 400, message: "bad percent-encoding in query string" };
+  if (rawQuery.includes("\\")) return { status: 400, message: "backslash in query string" };
+  // URLSearchParams silently keeps malformed escapes; check them first.
+  if (decodePart(rawQuery.replace(/\+/g, " ")) === undefined) return { status: 400, message: "bad percent-encoding in query string" };
+  const search = new URLSearchParams(rawQuery);
+  for (const [k, v] of search) {
+    for (const segment of `${k}/${v}`.split("/")) {
+      const problem = segmentProblem(segment);
+      if (problem) return { status: 400, message: `${problem} in query string` };
+    }
   }
-  for (const [k, v] of search) if (k.includes("\0") || v.includes("\0")) return { status: 400, message: "NUL byte in query string" };
-  return { pathname: decoded.join("/"), search };
+  return { pathname: decoded.join("/"), search, query: rawQuery };
+}
+
+function decodePart(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What is wrong with one decoded segment of a path (or of a query key or value), if anything. It
+ * is checked as it is and decoded once more: a gateway further on that decodes twice must not find
+ * a dot segment, a slash or a backslash either (`%252e%252e`).
+ */
+function segmentProblem(d: string): string | undefined {
+  for (const form of d.includes("%") ? [d, decodePart(d) ?? d] : [d]) {
+    if (form.includes("\0")) return "NUL byte";
+    // Dots with spaces around (`.. `, `. .`) too: Windows-style normalisation on a gateway trims them to `..`.
+    if (form.includes(".") && /^[\s.]+$/.test(form)) return "dot segment (. or ..)";
+    if (form.includes("\\")) return "backslash";
+    if (form !== d && form.includes("/")) return "doubly encoded slash";
+  }
+  return undefined;
 }
 
 /** What the checks and the routes need from a request's headers, read in one pass. */

@@ -13,17 +13,22 @@ import type { SecretRecord } from "../cache/record.ts";
 import type { TokenManager } from "../vault/token.ts";
 import { effectiveEnd, type Lease } from "../lease/policy.ts";
 import { renderAwsCredentials, renderSecret } from "../render.ts";
-import { checkTarget, checkToken, FORWARDED_REJECTION, scanHeaders, SECRET_NAME, type HeaderScan } from "./guards.ts";
+import { checkTarget, checkToken, FORWARDED_REJECTION, scanHeaders, SECRET_NAME, type HeaderScan, type Target } from "./guards.ts";
 import { answerReason, cacheHeaders, redactErrors, sendError, sendJson, sendJsonText, sendVaultFailure } from "./responses.ts";
 import { AnswerWarnings } from "./answer-warnings.ts";
 import { describe, stripQuery } from "../errors.ts";
 import { healthBody, type BuildFacts } from "./health.ts";
-import type { VaultProxy } from "./proxy.ts";
+import { forwardedPath, type VaultProxy } from "./proxy.ts";
+import { InFlightLimit } from "./in-flight.ts";
 import type { ReadinessGate } from "../readiness.ts";
 
 export const MAX_HEADER_BYTES = 16 * 1024;
 export const MAX_BODY_BYTES = 64 * 1024;
 const HEADERS_TIMEOUT_MS = 5_000;
+/** A request body must be complete this long after its headers (then 408, connection closed). */
+const BODY_TIMEOUT_MS = 5_000;
+/** Node's own bound on a whole request: only a backstop behind the two above. */
+const REQUEST_TIMEOUT_MS = 15_000;
 /** Longer than the idle timeout of common client pools, so a thaw does not race a closing socket. */
 const KEEP_ALIVE_MS = 120_000;
 const MAX_IN_FLIGHT = 128;
@@ -47,7 +52,7 @@ export interface ServerDeps {
 
 export class LocalhostServer {
   private readonly server: http.Server;
-  private inFlight = 0;
+  private readonly inFlight = new InFlightLimit(MAX_IN_FLIGHT);
   private readonly expectedToken: Buffer | undefined;
   private readonly answerWarnings = new AnswerWarnings(Date.now);
   private readonly rendered = new WeakMap<SecretRecord, { lease: Lease; tokenLease: Lease; left: number; dead: boolean; body: string; bytes: number }>();
@@ -58,7 +63,7 @@ export class LocalhostServer {
       {
         maxHeaderSize: MAX_HEADER_BYTES,
         headersTimeout: HEADERS_TIMEOUT_MS,
-        requestTimeout: 60_000,
+        requestTimeout: REQUEST_TIMEOUT_MS,
         keepAliveTimeout: KEEP_ALIVE_MS,
         connectionsCheckingInterval: 1_000,
       },
@@ -71,12 +76,10 @@ export class LocalhostServer {
         };
         try {
           // Most requests are answered before this returns; only those that wait (on Vault, or on
-          // a body) come back as a promise, and those are what the in-flight limit counts.
+          // a body) come back as a promise. The in-flight limit is the proxy's (see InFlightLimit).
           const waiting = this.handle(req, res);
-          if (waiting) {
-            this.inFlight++;
-            waiting.then(() => this.noteAnswer(req, res), fail).finally(() => this.inFlight--);
-          } else if (res.statusCode >= 400) this.noteAnswer(req, res);
+          if (waiting) waiting.then(() => this.noteAnswer(req, res), fail);
+          else if (res.statusCode >= 400) this.noteAnswer(req, res);
         } catch (err) {
           fail(err);
         }
@@ -115,28 +118,28 @@ export class LocalhostServer {
     const scan = scanHeaders(req.rawHeaders);
     if (scan.forwarded) return this.reject(req, res, FORWARDED_REJECTION.status, FORWARDED_REJECTION.message);
     const method = req.method ?? "GET";
-    const { pathname, search } = target;
+    const { pathname } = target;
 
     if (pathname === "/health") {
       if (method !== "GET" && method !== "HEAD") return this.reject(req, res, 405, "use GET", { allow: "GET, HEAD" });
-      if (scan.hasBody) return drainBody(req).then(() => this.health(res));
+      if (scan.hasBody) return this.afterEmptyBody(req, res, () => this.health(res), () => this.health(res));
       return this.health(res);
     }
 
     const tokenProblem = checkToken(scan.token, this.expectedToken, this.deps.config.requireToken);
     if (tokenProblem) return this.reject(req, res, tokenProblem.status, tokenProblem.message);
-    if (this.inFlight >= MAX_IN_FLIGHT) return this.reject(req, res, 429, `too many requests in flight (more than ${MAX_IN_FLIGHT})`);
     const readiness = this.deps.readiness;
-    if (readiness.isReady) return this.route(req, res, method, pathname, search, scan);
+    if (readiness.isReady) return this.route(req, res, method, target, scan);
     // Early registration: the function's init may ask before the login and the reads are done.
     if (readiness.waiting) {
       this.deps.log.debug("a request waits for the init to finish", { method, path: pathname });
-      return readiness.wait().then((state) => (state === "ready" ? this.route(req, res, method, pathname, search, scan) : this.reject(req, res, 503, readiness.refusal)));
+      return readiness.wait().then((state) => (state === "ready" ? this.route(req, res, method, target, scan) : this.reject(req, res, 503, readiness.refusal)));
     }
     return this.reject(req, res, 503, readiness.refusal);
   }
 
-  private route(req: http.IncomingMessage, res: http.ServerResponse, method: string, pathname: string, search: URLSearchParams, scan: HeaderScan): Promise<void> | undefined {
+  private route(req: http.IncomingMessage, res: http.ServerResponse, method: string, target: Target, scan: HeaderScan): Promise<void> | undefined {
+    const { pathname, search } = target;
     const [, first, second, ...rest] = pathname.split("/");
     if (first === "secrets" || (first === "aws" && second === "credentials")) {
       const kind = first === "secrets" ? "secret" : "aws";
@@ -146,10 +149,15 @@ export class LocalhostServer {
       if (!name || extra.length > 0 || !SECRET_NAME.test(name)) return this.reject(req, res, 400, "secret names are letters, digits and _ only");
       const force = scan.noCache || search.get("refresh") === "true";
       if (!scan.hasBody) return this.serveSecret(req, res, kind, name, search, force);
-      return drainBody(req).then((empty) => (empty ? this.serveSecret(req, res, kind, name, search, force) : this.reject(req, res, 400, "a GET request must not carry a body")));
+      return this.afterEmptyBody(
+        req,
+        res,
+        () => this.serveSecret(req, res, kind, name, search, force),
+        () => this.reject(req, res, 400, "a GET request must not carry a body"),
+      );
     }
-    if (first === "v1") return this.proxy(req, res, method);
-    if (scan.hasBody) return drainBody(req).then(() => this.notFound(req, res, pathname));
+    if (first === "v1") return this.proxy(req, res, method, target);
+    if (scan.hasBody) return this.afterEmptyBody(req, res, () => this.notFound(req, res, pathname), () => this.notFound(req, res, pathname));
     return this.notFound(req, res, pathname);
   }
 
@@ -171,16 +179,17 @@ export class LocalhostServer {
     return this.reject(req, res, 404, `no route ${pathname}: use /secrets/<name>, /aws/credentials/<name>, /v1/<vault path> or /health`);
   }
 
-  private async proxy(req: http.IncomingMessage, res: http.ServerResponse, method: string): Promise<void> {
+  private async proxy(req: http.IncomingMessage, res: http.ServerResponse, method: string, target: Target): Promise<void> {
     const proxy = this.deps.proxy;
     if (!proxy) return void this.reject(req, res, 404, "the Vault proxy is off in this run mode (VAULT_RUN_MODE)");
     const body = await readBody(req, MAX_BODY_BYTES);
     if (body === "too-large") return void this.reject(req, res, 413, `request body larger than ${MAX_BODY_BYTES} bytes`);
+    if (body === "too-slow") return void this.tooSlow(req, res);
     if ((method === "GET" || method === "HEAD") && body.length > 0) return void this.reject(req, res, 400, "a GET request must not carry a body");
-    // Forward the target as the caller encoded it (checked above), not re-encoded.
-    const logical = (req.url ?? "").slice("/v1/".length);
-    if (!logical || logical.startsWith("?")) return void this.reject(req, res, 404, "no Vault path given after /v1/");
-    return proxy.handle(method, logical, req.headers, body.length ? body : undefined, res);
+    // Built from the checked segments, never from the raw target: nothing can climb out of /v1/.
+    const vaultPath = forwardedPath(target);
+    if (vaultPath === undefined) return void this.reject(req, res, 404, "no Vault path given after /v1/ (e.g. /v1/secret/data/my-app)");
+    return proxy.handle(method, vaultPath, req.headers, body.length ? body : undefined, res, this.inFlight);
   }
 
   /** Open without the caller token: it holds names, times and reasons, never a value. Answers at once, during init too (its status then says so). */
@@ -270,6 +279,19 @@ export class LocalhostServer {
     return rendered;
   }
 
+  /** Reads a body that should be empty (at most 1 KiB, within 5 s), then answers with `empty` or `notEmpty`. */
+  private async afterEmptyBody(req: http.IncomingMessage, res: http.ServerResponse, empty: () => Promise<void> | undefined, notEmpty: () => Promise<void> | undefined): Promise<void> {
+    const body = await readBody(req, 1024);
+    if (body === "too-slow") return this.tooSlow(req, res);
+    return typeof body !== "string" && body.length === 0 ? empty() : notEmpty();
+  }
+
+  /** 408, and the connection closed: waiting for the rest would hold it for as long as the client likes. */
+  private tooSlow(req: http.IncomingMessage, res: http.ServerResponse): void {
+    res.once("finish", () => req.socket.destroy());
+    this.reject(req, res, 408, `request body not complete within ${BODY_TIMEOUT_MS / 1000} s`);
+  }
+
   private reject(req: http.IncomingMessage, res: http.ServerResponse, status: number, message: string, headers: Record<string, string> = {}): undefined {
     this.deps.log.debug("refused a request", { status, reason: message, method: req.method });
     // Whatever the client still sends is not read: close rather than parse it.
@@ -279,30 +301,38 @@ export class LocalhostServer {
   }
 }
 
-/** Reads a body up to `limit` bytes. */
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | "too-large"> {
+/**
+ * Reads a body up to `limit` bytes, within BODY_TIMEOUT_MS: a body that is too large or too slow
+ * is not read further (the caller answers and closes the connection).
+ */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | "too-large" | "too-slow"> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers["content-length"] ?? 0);
     if (declared > limit) return resolve("too-large");
+    if (req.complete) return resolve(Buffer.alloc(0));
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
-    req.on("data", (c: Buffer) => {
-      if (over) return;
+    let done = false;
+    const finish = (result: Buffer | "too-large" | "too-slow") => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      req.off("data", onData);
+      resolve(result);
+    };
+    const timer = setTimeout(() => finish("too-slow"), BODY_TIMEOUT_MS);
+    const onData = (c: Buffer) => {
       size += c.length;
-      if (size > limit) {
-        over = true;
-        return resolve("too-large");
-      }
+      if (size > limit) return finish("too-large");
       chunks.push(c);
+    };
+    req.on("data", onData);
+    req.on("end", () => finish(Buffer.concat(chunks)));
+    req.on("error", (err) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      reject(err);
     });
-    req.on("end", () => !over && resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
   });
-}
-
-/** Consumes a body that must be empty; false when there was one. */
-async function drainBody(req: http.IncomingMessage): Promise<boolean> {
-  const body = await readBody(req, 1024);
-  return body !== "too-large" && body.length === 0;
 }

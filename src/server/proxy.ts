@@ -6,11 +6,15 @@
  */
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import type { SecretCache } from "../cache/secret-cache.ts";
-import type { VaultClient, RawResponse } from "../vault/client.ts";
+import type { AnswerLimit, RawResponse, VaultTransport } from "../vault/client.ts";
+import type { SecretRecord } from "../cache/record.ts";
+import type { CacheStatus } from "../client/wire.ts";
+import type { InFlightLimit } from "./in-flight.ts";
 import { stripQuery, VaultError } from "../errors.ts";
 import type { TokenManager } from "../vault/token.ts";
 import { secondsLeft } from "../lease/policy.ts";
-import { cacheHeaders, relayedBody, sendVaultFailure } from "./responses.ts";
+import { cacheHeaders, relayedBody, sendError, sendVaultFailure } from "./responses.ts";
+import type { Target } from "./guards.ts";
 
 /** Not forwarded: hop-by-hop, recomputed, or ours (caller token, cache control). */
 const DROPPED = new Set([
@@ -36,7 +40,7 @@ const DROPPED = new Set([
 const DROPPED_FROM_VAULT = new Set(["connection", "keep-alive", "transfer-encoding", "content-length", "trailer", "upgrade", "proxy-authenticate"]);
 
 export interface ProxyOptions {
-  client: VaultClient;
+  client: VaultTransport;
   tokens: TokenManager;
   cache: SecretCache;
   namespace?: string;
@@ -73,34 +77,102 @@ export function forwardHeaders(headers: IncomingHttpHeaders, namespace: string |
   return out;
 }
 
+/**
+ * The Vault path a checked `/v1/...` target is forwarded to: its own decoded segments after `v1`,
+ * each percent-encoded again, and its checked query. Undefined when no segment follows `/v1`.
+ */
+export function forwardedPath(target: Pick<Target, "pathname" | "query">): string | undefined {
+  const segments = target.pathname.split("/").slice(2);
+  if (segments.length === 0 || (segments.length === 1 && segments[0] === "")) return undefined;
+  return segments.map(encodeURIComponent).join("/") + (target.query ? `?${target.query}` : "");
+}
+
+/** Lambda's own response limit: a longer answer could not reach the handler anyway. */
+const PROXIED_ANSWER_LIMIT: AnswerLimit = { bytes: 6 * 1024 * 1024, why: "Lambda's response limit" };
+
+/**
+ * How many distinct cached proxy reads are kept (least recently used out). Each holds one Vault
+ * answer (≤ 6 MiB, most a few KiB); 256 covers any sane set of paths a function reads, while a
+ * caller cycling query strings cannot grow the cache without bound.
+ */
+export const MAX_CACHED_PROXY_READS = 256;
+
+/** Methods whose repetition changes nothing: the only ones retried after Vault may have seen them. */
+const REPEATABLE = new Set(["GET", "HEAD", "LIST"]);
+
 export class VaultProxy {
+  /** Cache keys of proxy reads, least recently used first. */
+  private readonly recent = new Map<string, true>();
+
   constructor(private readonly opts: ProxyOptions) {}
 
-  async handle(method: string, pathAndQuery: string, headers: IncomingHttpHeaders, body: Buffer | undefined, res: ServerResponse): Promise<void> {
+  async handle(method: string, pathAndQuery: string, headers: IncomingHttpHeaders, body: Buffer | undefined, res: ServerResponse, limit: InFlightLimit): Promise<void> {
     const forwarded = forwardHeaders(headers, this.opts.namespace);
-    const control = method === "GET" ? cacheControl(headers["x-vault-cache-control"], this.opts.defaultCacheEnabled) : { lookup: false, store: false };
+    const endpoint = tokenEndpoint(pathAndQuery);
+    const refusal = endpoint && refusalOf(endpoint, forwarded);
+    if (refusal) return sendError(res, 403, refusal);
+    // A wrapped answer is a single-use token: replaying one from the cache would hand out a used one.
+    const cacheable = method === "GET" && forwarded["x-vault-wrap-ttl"] === undefined;
+    const control = cacheable ? cacheControl(headers["x-vault-cache-control"], this.opts.defaultCacheEnabled) : { lookup: false, store: false };
+    const key = control.store ? this.define(pathAndQuery, forwarded) : undefined;
+    // A cached answer never waits for a slot.
+    const held = key !== undefined && control.lookup ? this.opts.cache.fresh(key) : undefined;
+    if (key !== undefined && held) return this.replay(res, key, held, "HIT", endpoint);
+    if (!limit.tryEnter()) return sendError(res, 429, `too many requests in flight to Vault (more than ${limit.max})`);
+    let used = "";
     try {
-      if (control.store) return await this.cached(pathAndQuery, forwarded, !control.lookup, res);
+      if (key !== undefined) {
+        // (A refusal from Vault comes back as an error holding its answer, relayed below.)
+        used = this.opts.tokens.current?.clientToken ?? "";
+        const { record, status } = await this.opts.cache.get(key, { force: !control.lookup });
+        return this.replay(res, key, record, status, endpoint);
+      }
       const answer = await this.opts.tokens.withToken(async (token) => {
-        const r = await this.opts.client.send({ method, path: pathAndQuery, token: token.clientToken, headers: forwarded, rawBody: body });
+        used = token.clientToken;
+        const r = await this.opts.client.send({ method, path: pathAndQuery, token: token.clientToken, headers: forwarded, rawBody: body, repeatable: REPEATABLE.has(method), answerLimit: PROXIED_ANSWER_LIMIT });
         // A 403 goes through the token check (dead token or policy denial) with the answer kept.
         if (r.status === 403) throw new VaultError("status", method, pathAndQuery, 403, [], { response: r });
         return r;
       });
-      relay(res, answer, { "x-cache": "MISS" });
+      relay(res, answer, { "x-cache": "MISS" }, used, endpoint);
     } catch (err) {
-      if (err instanceof VaultError && err.response) relay(res, err.response, { "x-cache": "MISS" });
+      if (err instanceof VaultError && err.response) relay(res, err.response, { "x-cache": "MISS" }, used, endpoint);
       else sendVaultFailure(res, `/v1/${stripQuery(pathAndQuery)}`, err);
+    } finally {
+      limit.leave();
     }
   }
 
-  private async cached(pathAndQuery: string, headers: Record<string, string>, force: boolean, res: ServerResponse): Promise<void> {
-    const { cache, namespace, defaultCacheTtlMs } = this.opts;
-    const key = `proxy:${namespace ?? headers["x-vault-namespace"] ?? ""}:${pathAndQuery}`;
-    if (!cache.has(key)) cache.define({ key, label: `/v1/${stripQuery(pathAndQuery)}`, path: pathAndQuery, kind: "proxy", staticTtlMs: defaultCacheTtlMs ?? 0 });
-    const { record, status } = await cache.get(key, { force });
+  /**
+   * The cache entry of a proxied read: keyed on everything that changes Vault's answer (the path
+   * and query, and every X-Vault-* header: namespace, wrapping, request forwarding, consistency...),
+   * and reading with those same headers. The least recently used entry beyond
+   * MAX_CACHED_PROXY_READS is dropped.
+   */
+  private define(pathAndQuery: string, forwarded: Record<string, string>): string {
+    const { cache, defaultCacheTtlMs } = this.opts;
+    const vaultHeaders = Object.fromEntries(Object.entries(forwarded).filter(([name]) => name.startsWith("x-vault-")).sort(([a], [b]) => (a < b ? -1 : 1)));
+    const key = `proxy:${JSON.stringify([this.opts.namespace ?? "", pathAndQuery, vaultHeaders])}`;
+    if (!cache.has(key)) {
+      cache.define({ key, label: `/v1/${stripQuery(pathAndQuery)}`, path: pathAndQuery, kind: "proxy", staticTtlMs: defaultCacheTtlMs ?? 0, request: { headers: vaultHeaders, answerLimit: PROXIED_ANSWER_LIMIT } });
+    }
+    this.recent.delete(key);
+    this.recent.set(key, true);
+    for (const oldest of this.recent.keys()) {
+      if (this.recent.size <= MAX_CACHED_PROXY_READS) break;
+      this.recent.delete(oldest);
+      cache.delete(oldest);
+    }
+    return key;
+  }
+
+  private replay(res: ServerResponse, key: string, record: SecretRecord, status: CacheStatus, endpoint: TokenEndpoint | undefined): void {
+    const { cache, defaultCacheTtlMs } = this.opts;
     // Without a lease and without VAULT_DEFAULT_CACHE_TTL the answer is served once, not kept.
-    if (!record.leaseId && !defaultCacheTtlMs) cache.delete(key);
+    if (!record.leaseId && !defaultCacheTtlMs) {
+      cache.delete(key);
+      this.recent.delete(key);
+    }
     const now = Date.now();
     let response = record.response;
     if (record.leaseId) {
@@ -109,11 +181,85 @@ export class VaultProxy {
       const body = Buffer.from(JSON.stringify({ ...record.json, lease_duration: secondsLeft(lease, now), renewable: lease.renewable }));
       response = { ...response, body };
     }
-    relay(res, response, cacheHeaders(status, record.readAt, now));
+    relay(res, response, cacheHeaders(status, record.readAt, now), record.token.clientToken, endpoint);
   }
 }
 
-function relay(res: ServerResponse, answer: RawResponse, extra: Record<string, string>): void {
+/** A proxied path that is one of the token store's own endpoints, in any case or encoding. */
+type TokenEndpoint = { what: string; kind: "create" | "lookup-self" | "other" };
+
+/** `auth/token/<sub>` anywhere in the path (a namespace may prefix it), decoded and lower-cased. */
+export function tokenEndpoint(pathAndQuery: string): TokenEndpoint | undefined {
+  const segments = stripQuery(pathAndQuery)
+    .split("/")
+    .map((s) => {
+      try {
+        return decodeURIComponent(s).toLowerCase();
+      } catch {
+        return s.toLowerCase();
+      }
+    });
+  for (let i = 0; i + 2 < segments.length; i++) {
+    if (segments[i] !== "auth" || segments[i + 1] !== "token") continue;
+    const sub = segments[i + 2]!;
+    const what = segments.slice(i).join("/");
+    if (sub.startsWith("create")) return { what, kind: "create" };
+    if (sub === "lookup-self") return { what, kind: "lookup-self" };
+    return { what, kind: "other" };
+  }
+  return undefined;
+}
+
+/** Why a token-store request is refused, if it is. */
+function refusalOf(endpoint: TokenEndpoint, forwarded: Record<string, string>): string | undefined {
+  if (endpoint.kind === "create") {
+    return `${endpoint.what} is refused: a token made from the extension's token must not outlive this environment (the extension revokes its own token when it stops; log in with the function's own identity instead)`;
+  }
+  if (endpoint.kind === "lookup-self" && forwarded["x-vault-wrap-ttl"] !== undefined) {
+    return `${endpoint.what} with X-Vault-Wrap-TTL is refused: the wrapped answer would carry the extension's own token`;
+  }
+  return undefined;
+}
+
+/**
+ * Vault's answer without the extension's own token: `data.id` (and `data.accessor`) of lookup-self, and any field whose
+ * value is that token (`auth/token/lookup` of it, `auth.client_token`, ...). An answer that still
+ * holds it after that (not JSON, or the token inside a longer string) is withheld.
+ */
+function withoutOwnToken(answer: RawResponse, token: string, endpoint: TokenEndpoint | undefined): RawResponse | undefined {
+  const mentions = token !== "" && answer.body.includes(token);
+  if (!mentions && endpoint?.kind !== "lookup-self") return answer;
+  let json: unknown;
+  try {
+    json = JSON.parse(answer.body.toString("utf8"));
+  } catch {
+    return mentions ? undefined : answer;
+  }
+  if (endpoint?.kind === "lookup-self") {
+    const data = (json as { data?: Record<string, unknown> } | null)?.data;
+    // The accessor too: it names the token to revoke-accessor and lookup-accessor.
+    if (data && typeof data === "object") {
+      delete data.id;
+      delete data.accessor;
+    }
+  }
+  if (token !== "") dropValue(json, token);
+  const body = Buffer.from(JSON.stringify(json));
+  if (token !== "" && body.includes(token)) return undefined;
+  return { ...answer, body };
+}
+
+function dropValue(node: unknown, value: string): void {
+  if (node === null || typeof node !== "object") return;
+  for (const [k, v] of Object.entries(node)) {
+    if (v === value) delete (node as Record<string, unknown>)[k];
+    else dropValue(v, value);
+  }
+}
+
+function relay(res: ServerResponse, vaultAnswer: RawResponse, extra: Record<string, string>, ownToken: string, endpoint: TokenEndpoint | undefined): void {
+  const answer = withoutOwnToken(vaultAnswer, ownToken, endpoint);
+  if (!answer) return sendError(res, 502, "Vault's answer carried the extension's own token; it was withheld");
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(answer.headers)) {
     if (value !== undefined && !DROPPED_FROM_VAULT.has(name)) headers[name] = value;

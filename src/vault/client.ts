@@ -7,7 +7,7 @@ import http from "node:http";
 import type https from "node:https";
 import fs from "node:fs";
 import path from "node:path";
-import { describe, isTransientStatus, VaultError, vaultMessages, type HttpAnswer, type VaultFailure } from "../errors.ts";
+import { AgentError, describe, isTransientStatus, VaultError, vaultMessages, type HttpAnswer, type VaultFailure } from "../errors.ts";
 import { Outcomes } from "../outcomes.ts";
 
 /** TLS to Vault, as the Vault CLI reads it from VAULT_CACERT, VAULT_CAPATH... */
@@ -44,7 +44,26 @@ export interface VaultRequest {
   deadline?: number;
   retries?: number;
   signal?: AbortSignal;
+  /**
+   * False for a request that may not be sent twice (a proxied write): it is retried only when it
+   * surely did not reach Vault (see `surelyUnsent`). Default true.
+   */
+  repeatable?: boolean;
+  /** Vault's answer is read up to this many bytes; a longer one is abandoned (`DEFAULT_ANSWER_LIMIT`). */
+  answerLimit?: AnswerLimit;
 }
+
+/** How much of Vault's answer is read, and why (for the message when it is longer). */
+export interface AnswerLimit {
+  bytes: number;
+  why: string;
+}
+
+/** The extension's own reads (logins, secrets, lookups) are JSON of a few KiB; 4 MiB is plenty. */
+export const DEFAULT_ANSWER_LIMIT: AnswerLimit = { bytes: 4 * 1024 * 1024, why: "the limit for the extension's own reads from Vault" };
+
+/** Connection errors raised before a byte of the request left: the request surely did not reach Vault. */
+const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
 export type RawResponse = HttpAnswer;
 
@@ -126,7 +145,8 @@ export class VaultClient implements VaultTransport {
       }
       return res;
     } catch (err) {
-      failure = describe(err);
+      // An answer refused here (a redirect, one too large) still came from a Vault that answers.
+      if (!(err instanceof VaultError && err.kind === "status")) failure = describe(err);
       throw err;
     } finally {
       const ended = Date.now();
@@ -150,13 +170,18 @@ export class VaultClient implements VaultTransport {
         const res = await this.attempt(req);
         if (!isTransientStatus(res.status) || attempt === retries) return res;
         const { errors, warnings } = vaultMessages(parseJson(res.body, res.headers["content-type"]));
+        // A write that Vault may have carried out is not sent again: its answer is the caller's.
+        if (req.repeatable === false && !refusedUnprocessed(res.status, errors)) return res;
         lastError = new VaultError("status", req.method, req.path, res.status, errors, { warnings });
         // A retry that cannot fit before the deadline would only delay the answer we already have.
         if (req.deadline !== undefined && Date.now() + this.backoff(attempt + 1) >= req.deadline) return res;
       } catch (err) {
         if (!(err instanceof VaultError)) throw err;
         lastError = err;
-        if (err.kind === "aborted") throw err;
+        // An answer refused here (a redirect, one too large) would be the same answer again.
+        if (err.kind === "aborted" || err.kind === "status") throw err;
+        // A timeout or a reset may come after Vault acted on the request.
+        if (req.repeatable === false && !surelyUnsent(err)) throw err;
       }
       if (req.deadline !== undefined && Date.now() >= req.deadline) break;
     }
@@ -230,7 +255,7 @@ export class VaultClient implements VaultTransport {
     if (this.stopping && !revocation) throw new VaultError("aborted", req.method, req.path, undefined, ["vault-lambda-agent is stopping"]);
     const now = Date.now();
     const timeout = Math.max(1, Math.min(this.opts.timeoutMs, req.deadline !== undefined ? req.deadline - now : Infinity));
-    const url = new URL("v1/" + req.path.replace(/^\/+/, ""), this.base);
+    const target = requestTarget(this.base.pathname, req);
     const body = req.rawBody ?? (req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body)));
     const headers: Record<string, string> = { "x-vault-request": "true", ...req.headers };
     if (req.token) headers["x-vault-token"] = req.token;
@@ -243,7 +268,8 @@ export class VaultClient implements VaultTransport {
     const controller = new AbortController();
     const onOuterAbort = () => controller.abort();
     req.signal?.addEventListener("abort", onOuterAbort, { once: true });
-    const done = exchange(transport, url, { method: req.method, headers, agent, signal: controller.signal }, body, timeout, req).then((res) => {
+    const options: http.RequestOptions = { protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port, path: target, method: req.method, headers, agent, signal: controller.signal };
+    const done = exchange(transport, options, body, timeout, req, this.base).then((res) => {
       this.lastActivity = Date.now();
       return res;
     });
@@ -287,48 +313,119 @@ export class VaultClient implements VaultTransport {
 }
 
 /**
+ * The request-target: `<VAULT_ADDR path>/v1/<path>`, concatenated, never resolved as a relative
+ * URL (which would let `..` climb out of `/v1/` and out of VAULT_ADDR's path). A path with a dot
+ * segment or a backslash, raw or percent-encoded, is refused: the localhost API and the
+ * configuration never produce one, so one here is a bug, not a request.
+ */
+export function requestTarget(basePath: string, req: Pick<VaultRequest, "method" | "path">): string {
+  const logical = req.path.replace(/^\/+/, "");
+  const q = logical.indexOf("?");
+  const pathPart = q < 0 ? logical : logical.slice(0, q);
+  const query = q < 0 ? "" : logical.slice(q);
+  for (const raw of pathPart.split("/")) {
+    let segment: string;
+    try {
+      segment = decodeURIComponent(raw);
+    } catch {
+      segment = "\\"; // refused below, as bad encoding
+    }
+    if ((segment.includes(".") && /^[\s.]+$/.test(segment)) || segment.includes("\\") || raw.includes("\\") || segment.includes("/")) {
+      throw new AgentError("local", `refused to send ${req.method} ${pathPart} to Vault: a Vault path must not hold ".", ".." or "\\" segments or bad percent-encoding`);
+    }
+  }
+  if (/[#\\\0]/.test(query)) throw new AgentError("local", `refused to send ${req.method} ${pathPart} to Vault: its query holds "#", "\\" or NUL`);
+  // Characters a path may not carry raw (a space, non-ASCII in a declared path) are encoded as
+  // UTF-8; what is already percent-encoded (the proxy's paths) is left as it is.
+  return basePath + "v1/" + pathPart.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@%/]/gu, encodeURIComponent) + query;
+}
+
+/**
  * One HTTP exchange: Vault's whole answer, or a VaultError (timeout, connection, aborted when the
- * signal fired) with the socket error as its cause.
+ * signal fired) with the socket error as its cause. A redirect is never followed and never handed
+ * on (a `status` VaultError naming where it pointed); an answer longer than the limit is abandoned
+ * as soon as that is known (its Content-Length, or the bytes counted so far), never buffered.
  */
 function exchange(
   transport: typeof http | typeof https,
-  url: URL,
   options: http.RequestOptions,
   body: Buffer | undefined,
   timeoutMs: number,
-  req: Pick<VaultRequest, "method" | "path">,
+  req: Pick<VaultRequest, "method" | "path" | "answerLimit">,
+  base: URL,
 ): Promise<RawResponse> {
+  const limit = req.answerLimit ?? DEFAULT_ANSWER_LIMIT;
   return new Promise<RawResponse>((resolve, reject) => {
     let settled = false;
-    const fail = (kind: VaultFailure, detail: string, cause?: unknown) => {
+    const refuse = (err: VaultError) => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       clientReq.destroy();
-      reject(new VaultError(kind, req.method, req.path, undefined, detail ? [detail] : [], { cause }));
+      reject(err);
     };
+    const fail = (kind: VaultFailure, detail: string, cause?: unknown) => refuse(new VaultError(kind, req.method, req.path, undefined, detail ? [detail] : [], { cause }));
+    const tooLarge = (status: number) => refuse(new VaultError("status", req.method, req.path, status, [`Vault's answer is larger than ${bytesInWords(limit.bytes)} (${limit.why}); it was not read`]));
     const timer = setTimeout(() => fail("timeout", ""), timeoutMs);
-    const clientReq = transport.request(url, options, (res) => {
+    const clientReq = transport.request(options, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 300 && status < 400) return refuse(redirected(req, status, res.headers.location, base, options.path ?? "/"));
+      // (A HEAD answer declares the length of a body it does not send.)
+      if (req.method !== "HEAD" && Number(res.headers["content-length"] ?? 0) > limit.bytes) return tooLarge(status);
       const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
+      let size = 0;
+      res.on("data", (c: Buffer) => {
+        size += c.length;
+        if (size > limit.bytes) return tooLarge(status);
+        chunks.push(c);
+      });
       res.on("end", () => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+        resolve({ status, headers: res.headers, body: Buffer.concat(chunks) });
       });
-      res.on("error", (e) => {
-        clearTimeout(timer);
-        fail("connection", connectionDetail(e), e);
-      });
+      res.on("error", (e) => fail("connection", connectionDetail(e), e));
+      // Closed before the end: Vault (or something between) cut the answer short.
+      res.on("close", () => fail("connection", "connection closed before the answer was complete"));
     });
     clientReq.on("error", (e) => {
-      clearTimeout(timer);
       if (options.signal?.aborted) fail("aborted", "");
       else fail("connection", connectionDetail(e), e);
     });
     if (body) clientReq.end(body);
     else clientReq.end();
   });
+}
+
+/** A 3xx from Vault, as an error naming where it pointed (origin and path: never the query, which may carry anything). */
+function redirected(req: Pick<VaultRequest, "method" | "path">, status: number, location: string | undefined, base: URL, path: string): VaultError {
+  let where = "an address it did not give";
+  if (location) {
+    try {
+      const to = new URL(location, new URL(path, base));
+      where = `${to.protocol}//${to.host}${to.pathname}`;
+    } catch {
+      where = "an address that is not a URL";
+    }
+  }
+  return new VaultError("status", req.method, req.path, status, [`Vault redirected to ${where}; redirects are not followed (set VAULT_ADDR to the address that answers, e.g. the active node or the load balancer)`]);
+}
+
+function bytesInWords(n: number): string {
+  if (n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
+  if (n % 1_000_000 === 0) return `${n / 1_000_000} MB`;
+  return `${n} bytes`;
+}
+
+/** A connection error from before the request left (refused, no such host): Vault surely never saw it. */
+function surelyUnsent(err: VaultError): boolean {
+  return err.kind === "connection" && NOT_SENT_CODES.has((err.cause as { code?: string } | undefined)?.code ?? "");
+}
+
+/** 412 and 429 are refusals before any work; so is a 503 from a sealed Vault. Anything else may have been acted on. */
+function refusedUnprocessed(status: number, errors: string[]): boolean {
+  return status === 412 || status === 429 || (status === 503 && errors.some((e) => /\bsealed\b/i.test(e)));
 }
 
 function loadCa(t: TlsConfig): Buffer[] | undefined {

@@ -3,12 +3,12 @@ import { checkTarget, checkToken, scanHeaders, tokensEqual } from "../../src/ser
 
 const callerToken = (rawHeaders: string[]) => scanHeaders(rawHeaders).token;
 const checkCallerToken = (rawHeaders: string[], expected: string | undefined, required: boolean) => checkToken(callerToken(rawHeaders), expected, required);
-import { cacheControl, forwardHeaders } from "../../src/server/proxy.ts";
+import { cacheControl, forwardedPath, forwardHeaders } from "../../src/server/proxy.ts";
 
 describe("checkTarget", () => {
   it("accepts ordinary paths and decodes the query", () => {
     const ok = checkTarget("/secrets/db?field=password&refresh=true");
-    expect(ok).toEqual({ pathname: "/secrets/db", search: expect.any(URLSearchParams) });
+    expect(ok).toEqual({ pathname: "/secrets/db", search: expect.any(URLSearchParams), query: "field=password&refresh=true" });
     if (!("status" in ok)) expect(ok.search.get("field")).toBe("password");
   });
 
@@ -27,9 +27,57 @@ describe("checkTarget", () => {
     ["http://evil.example/secrets/db", 400],
     ["*", 400],
     ["/" + "a".repeat(9000), 414],
+    // Defect 1: what the proxy forwards is checked, query included.
+    ["/v1?../../sys/raw", 400],
+    ["/v1?..%2f..%2fsys", 400],
+    ["/v1?%2e%2e/sys", 400],
+    ["/v1/sys?x=..\\raw", 400],
+    ["/v1/sys?x=%5c..", 400],
+    ["/v1/sys?x=a%00", 400],
+    ["/v1/sys?x=a/./b", 400],
+    ["/v1/a%5Cb", 400],
+    ["/v1/..%5Csys", 400],
+    ["/v1/secret#../../sys", 400],
   ])("refuses %s", (url, status) => {
     const r = checkTarget(url);
     expect("status" in r && r.status).toBe(status);
+  });
+
+  it("keeps the query as the caller encoded it, for the proxy", () => {
+    const r = checkTarget("/v1/secret/metadata/app?list=true&prefix=a%2Fb");
+    expect(r).toMatchObject({ pathname: "/v1/secret/metadata/app", query: "list=true&prefix=a%2Fb" });
+  });
+});
+
+describe("forwardedPath (defect 1)", () => {
+  const forward = (url: string) => {
+    const t = checkTarget(url);
+    if ("status" in t) throw new Error(t.message);
+    return forwardedPath(t);
+  };
+
+  it("is the checked segments after /v1, encoded again, and the checked query", () => {
+    expect(forward("/v1/secret/data/app")).toBe("secret/data/app");
+    expect(forward("/v1/secret/data/my%20app?version=2")).toBe("secret/data/my%20app?version=2");
+    expect(forward("/v1/secret/metadata/")).toBe("secret/metadata/");
+    expect(forward("/v1/sys/leases/lookup?lease_id=database/creds/app/x")).toBe("sys/leases/lookup?lease_id=database/creds/app/x");
+  });
+
+  it("leaves nothing a server or gateway further on could read as a dot segment", () => {
+    // Encoded again after the check: `;` cannot start a path parameter further on.
+    expect(forward("/v1/secret/..;/x")).toBe("secret/..%3B/x");
+    expect(forward("/v1/secret/100%2525/x")).toBe("secret/100%2525/x");
+    // Overlong UTF-8, doubly encoded dots and slashes, dots with spaces: refused.
+    for (const t of ["/v1/secret/%c0%ae%c0%ae/x", "/v1/secret/%252e%252e/x", "/v1/secret/%252E./x", "/v1/secret/a%252fb", "/v1/a/..%20", "/v1/a?x=%252e%252e"]) {
+      expect(checkTarget(t), t).toMatchObject({ status: 400 });
+    }
+  });
+
+  it("has nothing to forward for /v1 alone, whatever its query", () => {
+    expect(forward("/v1")).toBeUndefined();
+    expect(forward("/v1/")).toBeUndefined();
+    expect(forward("/v1?list=true")).toBeUndefined();
+    expect(forward("/v1/?x=1")).toBeUndefined();
   });
 });
 

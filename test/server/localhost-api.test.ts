@@ -148,6 +148,48 @@ describe("status codes", () => {
     expect(answered.filter((s) => s === 200)).toHaveLength(128);
   });
 
+  it("slow bodies hold no slot: 130 unfinished POSTs leave every route answering, and each gets 408 and a closed connection (defect 10)", async () => {
+    // Each socket sends the headers of a proxied POST and 4 of its 100 bytes, then nothing. A
+    // /health before it, in the same write: once that is answered, the server has parsed the POST's
+    // headers too (one chunk, one parse), so the probes below come after all 130 are waiting.
+    const head = `GET /health HTTP/1.1\r\nHost: x\r\n\r\nPOST /v1/secret/data/slow HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${world.sessionToken}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"da`;
+    const parsed: Array<Promise<void>> = [];
+    const answers = Array.from({ length: 130 }, () => {
+      const socket = net.connect(port, "127.0.0.1");
+      socket.write(head);
+      let healthAnswered: () => void = () => undefined;
+      parsed.push(new Promise((resolve) => (healthAnswered = resolve)));
+      return new Promise<string>((resolve) => {
+        let data = "";
+        const timer = setTimeout(() => {
+          socket.destroy();
+          resolve("still open after 15 s");
+        }, 15_000);
+        socket.on("data", (c) => {
+          data += c.toString();
+          if (data.includes("\r\n\r\n")) healthAnswered();
+        });
+        socket.on("error", () => undefined);
+        socket.on("close", () => {
+          clearTimeout(timer);
+          // The POST's status line: the last one on the connection.
+          resolve(data.match(/HTTP\/1\.1 \d{3}[^\r]*/g)?.at(-1) ?? "closed");
+        });
+      });
+    });
+    await Promise.all(parsed);
+    for (let i = 0; i < 3; i++) {
+      expect((await call("/secrets/db")).status).toBe(200);
+      expect((await call("/v1/secret/data/app/config", { headers: { "x-vault-cache-control": "nocache" } })).status).toBe(200);
+    }
+    expect(new Set(await Promise.all(answers))).toEqual(new Set(["HTTP/1.1 408 Request Timeout"]));
+  }, 30_000);
+
+  it("a slow body on any route is 408 after 5 s (defect 10)", async () => {
+    const slow = (target: string) => raw(`GET ${target} HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${world.sessionToken}\r\nContent-Length: 10\r\n\r\nab`, 15_000);
+    expect(await Promise.all([slow("/secrets/db"), slow("/health"), slow("/nope")])).toEqual(Array(3).fill("HTTP/1.1 408 Request Timeout"));
+  }, 20_000);
+
   it("a proxied policy denial is passed through without a new login", async () => {
     const logins = world.vault.logins.length;
     // Forbidden to a non-root token: Vault's 403 reaches the caller as is.
