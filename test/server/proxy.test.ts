@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { SecretCache } from "../../src/cache/secret-cache.ts";
 import { InFlightLimit } from "../../src/server/in-flight.ts";
 import { MAX_CACHED_PROXY_READS, tokenEndpoint, VaultProxy } from "../../src/server/proxy.ts";
+import { redactErrors } from "../../src/server/responses.ts";
 import type { RawResponse, VaultRequest, VaultResponse, VaultTransport } from "../../src/vault/client.ts";
 import { TokenManager } from "../../src/vault/token.ts";
 import { answer, FakeAuth, testLogger } from "../vault/fakes.ts";
@@ -55,6 +56,8 @@ function setup(reply: (req: VaultRequest) => RawResponse, opts: { defaultCacheTt
   const limit = new InFlightLimit(4);
   const call = async (method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Answered> => {
     const { res, answered } = fakeResponse();
+    // As the localhost server does: error bodies go out through the redactor.
+    redactErrors(res, redactor);
     await proxy.handle(method, path, headers, body === undefined ? undefined : Buffer.from(body), res, limit);
     return answered;
   };
