@@ -258,7 +258,9 @@ function dropValue(node: unknown, value: string): void {
 }
 
 function relay(res: ServerResponse, vaultAnswer: RawResponse, extra: Record<string, string>, ownToken: string, endpoint: TokenEndpoint | undefined): void {
-  const answer = withoutOwnToken(vaultAnswer, ownToken, endpoint);
+  // An error answer quoting the token keeps Vault's words: relayedBody scrubs error bodies with the
+  // redactor, which knows the token. A success body is the caller's payload and is cut instead.
+  const answer = vaultAnswer.status >= 400 ? vaultAnswer : withoutOwnToken(vaultAnswer, ownToken, endpoint);
   if (!answer) return sendError(res, 502, "Vault's answer carried the extension's own token; it was withheld");
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(answer.headers)) {
