@@ -212,18 +212,19 @@ export class SecretCache {
     } catch (err) {
       const now = this.now();
       entry.outcomes.failed(now, describe(err));
-      // A proxied read that Vault refuses is the handler's answer, not a failing refresh.
-      const handlersAnswer = entry.kind === "proxy" && !entry.value && err instanceof VaultError && err.response !== undefined;
-      if (!handlersAnswer) {
-        const held = entry.value;
-        const validUntil = held ? effectiveEnd(held.lease, held.token) - held.lease.graceMs : 0;
-        const answered = kindOf(err) === "vault-permanent" || kindOf(err) === "auth";
-        entry.backoff = afterFailure(entry.backoff, now, validUntil, answered);
-        entry.lastError = err;
+      const held = entry.value;
+      // A proxied read that Vault answers with an error is the handler's answer (relayed as is,
+      // asked again next time), not a failing refresh.
+      if (entry.kind === "proxy" && !held && err instanceof VaultError && err.response !== undefined) throw err;
+      const validUntil = held ? effectiveEnd(held.lease, held.token) - held.lease.graceMs : 0;
+      const answered = kindOf(err) === "vault-permanent" || kindOf(err) === "auth";
+      entry.backoff = afterFailure(entry.backoff, now, validUntil, answered);
+      entry.lastError = err;
+      if (entry.kind === "declared" || held) {
         this.metrics.count("RefreshFailures");
         this.opts.log.warn("refreshing a secret failed", { secret: entry.label, path: stripQuery(entry.path), action, failures: entry.outcomes.consecutiveFailures, retryInS: Math.ceil((entry.backoff.retryAt - now) / 1000), error: describe(err) });
-        this.opts.onStored?.();
       }
+      this.opts.onStored?.();
       throw err;
     }
   }
