@@ -231,7 +231,8 @@ export class Agent {
     } catch (err) {
       this.log.warn("token refresh failed", { error: describe(err) });
     }
-    await this.cache.freshen(deadline);
+    // Reads would each try the login that just failed: they wait for its backoff too.
+    if (!this.tokens.waitingToLogIn) await this.cache.freshen(deadline);
     this.cache.evictExpired((key) => !this.secrets.has(key));
     const wake = this.nextRefresh();
     this.log.debug("freshened", { nextRefreshInS: Number.isFinite(wake) ? Math.ceil((wake - Date.now()) / 1000) : null });

@@ -94,6 +94,12 @@ export class TokenManager {
     return this.backoff;
   }
 
+  /** No usable token, and the login that would get one is backing off: nothing needing a token is tried ahead of need. */
+  get waitingToLogIn(): boolean {
+    const now = this.now();
+    return !tokenUsable(this.currentToken, now) && backingOff(this.backoff, now);
+  }
+
   /**
    * A token that may be used now: the current one, or a fresh login if it can no longer serve
    * (unless Vault refused the last login and that is backing off: then that refusal, at once).
@@ -156,7 +162,14 @@ export class TokenManager {
     }
     // A request that was denied with an older token may find it replaced already.
     if (this.currentToken !== token && tokenUsable(this.currentToken, now)) return this.currentToken;
-    return this.login({ deadline });
+    if (verdict === "relogin") return this.login({ deadline });
+    try {
+      return await this.login({ deadline });
+    } catch (err) {
+      // Only suspected: the denial stands as the answer, not the failed login (logged, and on /health).
+      this.opts.log.warn("logging in again on suspicion failed; passing the denial through", { token: token.serial, error: describe(err) });
+      return undefined;
+    }
   }
 
   /** Forgets every token (SnapStart, before the snapshot, after `revokeAll`): the next use logs in. */

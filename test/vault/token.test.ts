@@ -237,6 +237,33 @@ describe("a Vault that denies everything, lookup-self included (a role with toke
   });
 });
 
+describe("a suspected token whose new login fails", () => {
+  it("passes the denial through (the request's answer is Vault's 403, not the login's failure)", async () => {
+    const s = setup();
+    s.vault.on("GET", "secret/x", () => answer(403, { errors: ["permission denied"] }));
+    s.vault.on("GET", "auth/token/lookup-self", () => answer(403, { errors: ["permission denied"] }));
+    await s.tokens.ensure();
+    s.auth.fail = new Error("Vault is sealed");
+    const err = (await s.tokens.withToken((t) => s.vault.request({ method: "GET", path: "secret/x", token: t.clientToken })).catch((e: unknown) => e)) as { status?: number };
+    expect(err.status).toBe(403);
+    expect(s.lines.some((l) => l.message === "logging in again on suspicion failed; passing the denial through")).toBe(true);
+  });
+});
+
+describe("waitingToLogIn", () => {
+  it("is true only while there is no usable token and the failed login backs off", async () => {
+    const { auth, clock, tokens } = setup(60);
+    expect(tokens.waitingToLogIn).toBe(false);
+    await tokens.ensure();
+    clock.advance(2 * MINUTE);
+    auth.fail = new Error("connect ECONNREFUSED");
+    await tokens.refresh().catch(() => undefined);
+    expect(tokens.waitingToLogIn).toBe(true);
+    clock.advance(SECOND);
+    expect(tokens.waitingToLogIn).toBe(false);
+  });
+});
+
 describe("logins that Vault refuses", () => {
   it("are not repeated at every request: the refusal is answered at once until the backoff has passed", async () => {
     const { auth, clock, tokens } = setup();
