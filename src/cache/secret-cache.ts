@@ -250,7 +250,7 @@ export class SecretCache {
     const now = this.now();
     for (const [key, entry] of this.entries) {
       if (!isDisposable(key) || this.flights.running(key)) continue;
-      if (evictable(entry.value, now)) this.entries.delete(key);
+      if (evictable(entry.value, entry.backoff, now)) this.entries.delete(key);
     }
   }
 

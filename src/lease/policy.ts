@@ -271,8 +271,10 @@ export function refreshedAhead(v: Pick<HeldValue, "kind" | "leased">): boolean {
   return !(v.kind === "proxy" && !v.leased);
 }
 
-/** Cached proxy reads are dropped once they can no longer be served (nothing refreshes them). */
-export function evictable(v: Pick<HeldValue, "lease" | "token"> | undefined, now: number): boolean {
+/** Cached proxy reads are dropped once they can no longer be served (nothing refreshes them) and no failure of theirs is backing off. */
+export function evictable(v: Pick<HeldValue, "lease" | "token"> | undefined, backoff: Backoff | undefined, now: number): boolean {
+  // A failure being backed off is remembered until its retry time (or every request would ask again).
+  if (backingOff(backoff, now)) return false;
   return !v || !usable(effectiveLease(v.lease, v.token), now);
 }
 

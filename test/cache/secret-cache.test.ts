@@ -367,6 +367,11 @@ describe("leases Vault gives that cannot be served (lease_duration 0, negative, 
       expect(kindOf(err)).toBe("vault-permanent");
       expect((err as Error).message).toMatch(/lease that cannot be served: lease database\/creds\/app\/odd-1 (is already expired|has no usable lease_duration)/);
     }
+    // An INVOKE in between does not forget the failure (a cached proxy read would be dropped with it).
+    cache.evictExpired(() => true);
+    expect(cache.has("db")).toBe(true);
+    await cache.get("db").catch(() => undefined);
+    expect(users).toBe(1);
     // Asked again once the backoff has passed.
     clock.advance(SECOND);
     await cache.get("db").catch(() => undefined);

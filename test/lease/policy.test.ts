@@ -288,7 +288,10 @@ describe("afterFailedRefresh and evictable", () => {
   ];
   it.each(cases)("%s", (_, v, now, answer) => {
     expect(afterFailedRefresh(v, now)).toBe(answer);
-    expect(evictable(v, now)).toBe(answer === "fail");
+    expect(evictable(v, undefined, now)).toBe(answer === "fail");
+    // A failure backing off is kept (and answered) until its retry time, then dropped with the rest.
+    expect(evictable(v, { failures: 1, retryAt: now + 1, answered: true }, now)).toBe(false);
+    expect(evictable(v, { failures: 1, retryAt: now, answered: true }, now)).toBe(answer === "fail");
   });
 });
 
