@@ -246,6 +246,8 @@ export class Agent {
 
   /** When the token or a value refreshed ahead next needs attention, backoffs included (the policy's `nextWake`). */
   private nextRefresh(): number {
+    // While a failed login backs off, nothing that needs a token is tried before its retry time.
+    if (this.tokens.waitingToLogIn) return Math.max(Date.now(), this.tokens.retry!.retryAt);
     const token = this.tokens.current;
     const leases = this.cache.refreshedLeases();
     return nextWake(token && !token.dead ? [{ lease: token.lease, backoff: this.tokens.retry }, ...leases] : leases, Date.now());

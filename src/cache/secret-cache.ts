@@ -4,8 +4,8 @@
  * It decides nothing itself: every question (serve, serve and refresh behind, wait, renew, re-read,
  * fall back to a stale value, back off after a failure) goes to the pure policy in
  * ../lease/policy.ts with the clock's `now`, and the cache carries out the answer. One refresh per
- * key at a time: callers that need the same key join the refresh in flight. Record parsing is in ./record.ts, the lease registry used for
- * revocation in ./held-leases.ts.
+ * key at a time: callers that need the same key join the refresh in flight. Record parsing is in
+ * ./record.ts, the lease registry used for revocation in ./held-leases.ts.
  */
 import { systemClock, type Clock } from "../clock.ts";
 import { AgentError, describe, isTransient, kindOf, stripQuery, VaultError } from "../errors.ts";

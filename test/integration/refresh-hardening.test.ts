@@ -197,5 +197,39 @@ describe.concurrent("refresh hardening (issue 10)", () => {
       },
       60_000,
     );
+
+    it("on Lambda Managed Instances (a timer, no INVOKE, no freeze) the same backoff: callers reading all through a failing refresh get the valid value, Vault is asked a few times, not once per read", async (ctx) => {
+      // A 9 s lease: refresh point at 5.55–6 s, servable until 8 s (1 s grace).
+      const w = await worldForTest({ databaseRole: { default_ttl: "9s", max_ttl: "1m" } }, ctx);
+      const fn = await w.lambda({ VAULT_TOKEN_EXPIRY_GRACE_PERIOD: "1s", VAULT_SECRET_PATH_DB: "database/creds/app", VAULT_MAX_RETRIES: "0" }, { mode: "lambda-managed-instances", maxConcurrency: 5, timeoutMs: 30_000 });
+      expect((await fn.start()).ok).toBe(true);
+      const first = await readDb(fn);
+      const issued = issuedAt(first, 9);
+      const failing = /^(sys\/leases\/renew|database\/creds\/app)$/;
+      w.vault.addFault({ path: failing, status: 503 });
+      const from = Date.now();
+      const answers: ProbeResult[] = [];
+      const caller = async (): Promise<void> => {
+        while (Date.now() < issued + 7_700) {
+          answers.push(...results(await fn.invoke({ requests: [{ path: "/secrets/db" }] })));
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      await Promise.all(Array.from({ length: 5 }, caller));
+      const asked = w.vault.requestLog.filter((e) => failing.test(e.path) && e.startedAt >= from);
+      // Answers before the value's end: all the valid value.
+      expect(answers.length).toBeGreaterThan(10);
+      for (const a of answers.filter((x) => x.at! + x.ms! < issued + 8_000)) {
+        expect(a.status, a.text).toBe(200);
+        expect(a.json.data.username).toBe(first.json.data.username);
+      }
+      expect(answers.some((a) => a.xCache === "STALE")).toBe(true);
+      // At the refresh point, then 1 s later, then (capped) at the value's end: not once per read.
+      expect(asked.length).toBeGreaterThanOrEqual(1);
+      expect(asked.length).toBeLessThanOrEqual(3);
+      w.vault.clearFaults();
+      await fn.shutdown();
+      expectNothingLeftInVault(w);
+    }, 60_000);
   });
 });
