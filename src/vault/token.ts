@@ -152,17 +152,16 @@ export class TokenManager {
       this.opts.log.debug("Vault answered 403; passing the denial through", { token: token.serial, lookupSelf: check });
       return undefined;
     }
+    if (verdict === "relogin") this.markDead(token);
+    // A request denied with an older token may find it replaced already: one retry with the new one.
+    if (this.currentToken !== token && tokenUsable(this.currentToken, now)) return this.currentToken;
     if (verdict === "relogin") {
       this.opts.log.warn("Vault answered 403 and the token is no longer valid; logging in again and retrying once", { token: token.serial });
-      this.markDead(token);
-    } else {
-      // Not marked dead: if it is alive after all, it is revoked at shutdown with the others.
-      this.lastSuspicionAt = now;
-      this.opts.log.warn("Vault answered 403 and lookup-self cannot vouch for the token; logging in again and retrying once (at most once a minute)", { token: token.serial });
+      return this.login({ deadline });
     }
-    // A request that was denied with an older token may find it replaced already.
-    if (this.currentToken !== token && tokenUsable(this.currentToken, now)) return this.currentToken;
-    if (verdict === "relogin") return this.login({ deadline });
+    // Not marked dead: if it is alive after all, it is revoked at shutdown with the others.
+    this.lastSuspicionAt = now;
+    this.opts.log.warn("Vault answered 403 and lookup-self cannot vouch for the token; logging in again and retrying once (at most once a minute)", { token: token.serial });
     try {
       return await this.login({ deadline });
     } catch (err) {

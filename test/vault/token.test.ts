@@ -237,6 +237,25 @@ describe("a Vault that denies everything, lookup-self included (a role with toke
   });
 });
 
+describe("a denial of a token replaced meanwhile", () => {
+  it("is retried once with the current token: no login, and no suspicion spent", async () => {
+    const s = setup();
+    s.vault.on("GET", "auth/token/lookup-self", () => answer(403, { errors: ["permission denied"] }));
+    s.vault.on("GET", "secret/x", (req) => answer(req.token === "token-1" ? 403 : 200, req.token === "token-1" ? { errors: ["permission denied"] } : { data: {} }));
+    const ok = await s.tokens.withToken(async (t) => {
+      // A renewal elsewhere replaced the token while this request was on its way.
+      if (t.clientToken === "token-1") await s.tokens.login();
+      return s.vault.request({ method: "GET", path: "secret/x", token: t.clientToken });
+    });
+    expect(ok.status).toBe(200);
+    expect(s.auth.logins).toBe(2);
+    // The next suspicion may still log in.
+    s.vault.on("GET", "secret/x", (req) => answer(req.token === "token-2" ? 403 : 200, req.token === "token-2" ? { errors: ["permission denied"] } : { data: {} }));
+    await s.tokens.withToken((t) => s.vault.request({ method: "GET", path: "secret/x", token: t.clientToken }));
+    expect(s.auth.logins).toBe(3);
+  });
+});
+
 describe("a suspected token whose new login fails", () => {
   it("passes the denial through (the request's answer is Vault's 403, not the login's failure)", async () => {
     const s = setup();
