@@ -166,7 +166,7 @@ export class SecretCache {
       return { record: held!, status: "HIT" };
     }
     if (plan.kind === "serve") {
-      if (plan.refresh && (this.opts.mayRefreshBehind?.() ?? true)) this.refresh(key, plan.refresh).catch(() => undefined);
+      if (plan.refresh && (this.opts.mayRefreshBehind?.() ?? true)) this.refresh(key, plan.refresh, undefined, AHEAD).catch(() => undefined);
       if (plan.stale) return this.serveStale(entry, held!, entry.lastError);
       this.metrics.count("CacheHits");
       return { record: held!, status: "HIT" };
@@ -191,10 +191,14 @@ export class SecretCache {
     return { record, status: "STALE" };
   }
 
-  /** Refreshes one entry (renew or re-read), sharing the request with every concurrent caller. */
-  refresh(key: string, action: RefreshAction, deadline?: number): Promise<SecretRecord> {
+  /**
+   * Refreshes one entry (renew or re-read), sharing the request with every concurrent caller.
+   * `retries` overrides VAULT_MAX_RETRIES: a refresh ahead of need (`AHEAD`) makes one attempt,
+   * since the wall-clock backoff retries it, and an INVOKE should not wait out several timeouts.
+   */
+  refresh(key: string, action: RefreshAction, deadline?: number, retries?: number): Promise<SecretRecord> {
     const entry = this.mustGet(key);
-    return this.flights.run(key, () => this.recorded(entry, action, action === "renew" && entry.value ? this.renew(entry, entry.value, deadline) : this.read(entry, deadline)));
+    return this.flights.run(key, () => this.recorded(entry, action, action === "renew" && entry.value ? this.renew(entry, entry.value, deadline, retries) : this.read(entry, deadline, retries)));
   }
 
   /**
@@ -232,14 +236,15 @@ export class SecretCache {
   /** At INVOKE: every entry the policy finds due (and not backing off) is renewed or re-read, concurrently. */
   async freshen(deadline: number): Promise<{ refreshed: number; failed: number }> {
     const now = this.now();
-    const due: Array<[string, RefreshAction]> = [];
+    const due: Array<[string, RefreshAction, number | undefined]> = [];
     for (const [key, entry] of this.entries) {
       const view = this.view(entry);
       if (!view) continue;
       const action = dueAtInvoke(view, entry.backoff, now);
-      if (action !== "keep") due.push([key, action]);
+      // A value still servable is refreshed ahead of need; one that is not may be asked for any moment.
+      if (action !== "keep") due.push([key, action, afterFailedRefresh(view, now) === "stale" ? AHEAD : undefined]);
     }
-    const results = await Promise.allSettled(due.map(([key, action]) => this.refresh(key, action, deadline)));
+    const results = await Promise.allSettled(due.map(([key, action, retries]) => this.refresh(key, action, deadline, retries)));
     // Each failure was logged with its secret's name (`recorded`).
     const failed = results.filter((r) => r.status === "rejected").length;
     return { refreshed: results.length - failed, failed };
@@ -303,10 +308,10 @@ export class SecretCache {
     return entry;
   }
 
-  private async read(entry: Entry, deadline?: number): Promise<SecretRecord> {
+  private async read(entry: Entry, deadline?: number, retries?: number): Promise<SecretRecord> {
     const { client, tokens } = this.opts;
     const record = await tokens.withToken(async (token) => {
-      const response = await client.send({ method: "GET", path: entry.path, token: token.clientToken, deadline });
+      const response = await client.send({ method: "GET", path: entry.path, token: token.clientToken, deadline, retries });
       if (response.status < 200 || response.status >= 300) throw readFailure("GET", entry.path, response);
       try {
         return parseRecord(entry, response, token, this.now(), this.opts.graceMs, this.opts.random?.());
@@ -328,7 +333,7 @@ export class SecretCache {
     return record;
   }
 
-  private async renew(entry: Entry, record: SecretRecord, deadline?: number): Promise<SecretRecord> {
+  private async renew(entry: Entry, record: SecretRecord, deadline?: number, retries?: number): Promise<SecretRecord> {
     const { client, tokens, graceMs } = this.opts;
     let answer: VaultSecretJson | undefined;
     try {
@@ -342,6 +347,7 @@ export class SecretCache {
             token: token.clientToken,
             body: { lease_id: record.leaseId, increment: record.leaseDurationS },
             deadline,
+            retries,
           }),
         deadline,
       );
@@ -349,7 +355,7 @@ export class SecretCache {
     } catch (err) {
       if (afterFailedRenewal(isTransient(err)) === "keep") throw err;
       this.opts.log.info("lease renewal refused; reading the secret again", { secret: entry.label, error: describe(err) });
-      return this.read(entry, deadline);
+      return this.read(entry, deadline, retries);
     }
     // A renewal that says nothing usable gave nothing: read again.
     const seconds = typeof answer?.lease_duration === "number" && Number.isFinite(answer.lease_duration) ? answer.lease_duration : 0;
@@ -359,12 +365,15 @@ export class SecretCache {
     this.held.extend(record.leaseId, this.effectiveLease(record).expiresAt);
     this.metrics.count("Renewals");
     this.opts.log.info("renewed lease", { secret: entry.label, leaseId: record.leaseId, ttlSeconds: seconds, capped: renewal.capped });
-    if (afterLeaseRenewal(renewal, now) === "replace") return this.read(entry, deadline);
+    if (afterLeaseRenewal(renewal, now) === "replace") return this.read(entry, deadline, retries);
     entry.onChange?.(record);
     this.opts.onStored?.();
     return record;
   }
 }
+
+/** Retries of a refresh ahead of need: none within the request; the wall-clock backoff retries it. */
+const AHEAD = 0;
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {

@@ -247,7 +247,8 @@ export class TokenManager {
   private async renew(t: TokenState, deadline?: number): Promise<void> {
     const { log } = this.opts;
     try {
-      const res = await this.opts.client.request<RenewAnswer>({ method: "POST", path: "auth/token/renew-self", token: t.clientToken, body: { increment: t.durationS }, deadline });
+      // Ahead of need (the token is still valid): one attempt; the wall-clock backoff retries it.
+      const res = await this.opts.client.request<RenewAnswer>({ method: "POST", path: "auth/token/renew-self", token: t.clientToken, body: { increment: t.durationS }, deadline, retries: 0 });
       const given = res.json?.auth?.lease_duration;
       // A renewal that says nothing usable gave nothing: the next refresh logs in.
       const seconds = typeof given === "number" && Number.isFinite(given) ? given : 0;

@@ -306,6 +306,19 @@ describe("an outage past the refresh point (stale-while-revalidate, backoff)", (
     expect(kindOf(await cache.get("db").catch((e: unknown) => e))).toBe("vault-transient");
   });
 
+  it("a refresh ahead of need (at INVOKE, or behind a served value) makes one attempt; a request with nothing to serve uses VAULT_MAX_RETRIES", async () => {
+    const { clock, vault, cache } = setup();
+    await cache.get("db");
+    expect(vault.calls.at(-1)!.retries).toBeUndefined();
+    clock.advance(41 * MINUTE);
+    await invoke(cache, clock);
+    expect(renewals(vault).map((r) => r.retries)).toEqual([0]);
+    clock.advance(41 * MINUTE);
+    await cache.get("db");
+    await settle();
+    expect(renewals(vault).map((r) => r.retries)).toEqual([0, 0]);
+  });
+
   it("an expired value during an outage waits for Vault: a request with nothing else to serve asks again", async () => {
     const { clock, vault, cache } = setup();
     await cache.get("db");
