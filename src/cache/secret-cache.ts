@@ -271,7 +271,7 @@ export class SecretCache {
   forgetAll(): void {
     for (const [key, entry] of this.entries) {
       if (entry.kind === "proxy") this.entries.delete(key);
-      else entry.value = undefined;
+      else entry.value = entry.backoff = entry.lastError = undefined;
     }
     this.held.clear();
   }

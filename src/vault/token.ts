@@ -175,6 +175,7 @@ export class TokenManager {
   forgetAll(): void {
     this.currentToken = undefined;
     this.held.clear();
+    this.backoff = this.lastError = this.lastSuspicionAt = undefined;
   }
 
   markDead(token: TokenState): void {
