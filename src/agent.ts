@@ -58,6 +58,12 @@ export class Agent {
   private restoring: Promise<void> | undefined;
   /** The cleanup, once started (SHUTDOWN or another exit); a second call joins it. */
   private stopping: Promise<void> | undefined;
+  /**
+   * Whether a refresh may start behind a value served at once: during init and an INVOKE's work
+   * (which drain before `next`), always on Managed Instances (never frozen); not in between, where
+   * the environment may be frozen at any moment with the request in flight.
+   */
+  private refreshWindowOpen = true;
 
   constructor(
     private readonly config: Config,
@@ -91,6 +97,7 @@ export class Agent {
       waitMs: config.clientTimeoutMs,
       metrics,
       onStored: () => this.scheduler?.poke(),
+      mayRefreshBehind: () => this.refreshWindowOpen,
     });
     if (mode === "lambda-managed-instances") {
       this.scheduler = new RefreshScheduler({ nextWake: () => this.nextRefresh(), run: () => this.freshen(this.refreshDeadline()), log });
@@ -159,6 +166,7 @@ export class Agent {
       if (this.mode === "snap-start") this.readiness.awaitRestore(this.config.clientTimeoutMs, SNAPSTART_INIT_READ);
       else this.readiness.open();
       this.scheduler?.start();
+      this.closeRefreshWindow();
       // Nothing may be in flight to Vault when the lifecycle calls `next` (as at every INVOKE).
       // Requests the function's init makes cannot be frozen mid-flight: Lambda freezes only once
       // the function's init is over too, and it waits for their answers.
@@ -215,10 +223,12 @@ export class Agent {
    */
   async onInvoke(deadlineMs: number): Promise<void> {
     const deadline = Math.min(deadlineMs - SAFETY_MARGIN_MS, this.refreshDeadline());
+    this.refreshWindowOpen = true;
     if (this.restorePending) await this.afterRestore(deadline);
     // After a restore, requests go through: a failed restore is retried by the next one, lazily.
     if (this.readiness.state === "restoring") this.readiness.open();
     await this.freshen(deadline);
+    this.closeRefreshWindow();
     const abandoned = await this.client.drain(Math.max(0, deadline - Date.now()));
     if (abandoned > 0) this.log.warn("abandoned requests to Vault before the freeze", { count: abandoned });
   }
@@ -230,18 +240,26 @@ export class Agent {
     } catch (err) {
       this.log.warn("token refresh failed", { error: describe(err) });
     }
-    await this.cache.freshen(deadline);
+    // Reads would each try the login that just failed: they wait for its backoff too.
+    if (!this.tokens.waitingToLogIn) await this.cache.freshen(deadline);
     this.cache.evictExpired((key) => !this.secrets.has(key));
     const wake = this.nextRefresh();
     this.log.debug("freshened", { nextRefreshInS: Number.isFinite(wake) ? Math.ceil((wake - Date.now()) / 1000) : null });
     this.metrics?.flush();
   }
 
-  /** When the token or a value refreshed ahead next needs attention (the policy's `nextWake`). */
+  /** No refresh starts behind a served value from now until the next INVOKE (but on Managed Instances, never frozen). */
+  private closeRefreshWindow(): void {
+    if (!this.scheduler) this.refreshWindowOpen = false;
+  }
+
+  /** When the token or a value refreshed ahead next needs attention, backoffs included (the policy's `nextWake`). */
   private nextRefresh(): number {
+    // While a failed login backs off, nothing that needs a token is tried before its retry time.
+    if (this.tokens.waitingToLogIn) return Math.max(Date.now(), this.tokens.retry!.retryAt);
     const token = this.tokens.current;
     const leases = this.cache.refreshedLeases();
-    return nextWake(token && !token.dead ? [token.lease, ...leases] : leases, Date.now());
+    return nextWake(token && !token.dead ? [{ lease: token.lease, backoff: this.tokens.retry }, ...leases] : leases, Date.now());
   }
 
   private refreshDeadline(): number {

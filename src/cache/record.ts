@@ -2,16 +2,17 @@
  * What Vault answered for a read, turned into a record the cache can hold: the data map (KV v2
  * unwrapped), the lease as the policy plans it, and the token that read it.
  */
-import { planLease, planProxyStatic, planStatic, type Lease } from "../lease/policy.ts";
+import { leaseProblem, planLease, planProxyStatic, planStatic, type Lease } from "../lease/policy.ts";
 import { VaultError, vaultMessages, type HttpAnswer } from "../errors.ts";
 import type { TokenState } from "../vault/token.ts";
 
 /** The JSON of a Vault read (`GET /v1/<path>`). */
 export interface VaultSecretJson {
   request_id?: string;
-  lease_id?: string;
+  /** Vault's JSON is not trusted to be well formed: `leaseProblem` checks these two. */
+  lease_id?: unknown;
   renewable?: boolean;
-  lease_duration?: number;
+  lease_duration?: unknown;
   data?: Record<string, unknown> | null;
   warnings?: string[] | null;
 }
@@ -43,7 +44,11 @@ export interface RecordSpec {
   staticTtlMs: number;
 }
 
-/** Turns a 2xx answer into a record; throws a VaultError when it is not JSON. */
+/**
+ * Turns a 2xx answer into a record; throws a VaultError when it is not JSON, or when it carries a
+ * lease that cannot be served (`leaseProblem`): such an answer is never served, and the read is
+ * not repeated at once (the cache backs off), since each read may create another secret.
+ */
 export function parseRecord(spec: RecordSpec, response: HttpAnswer, token: TokenState, now: number, graceMs: number, jitter?: number): SecretRecord {
   let json: VaultSecretJson;
   try {
@@ -51,15 +56,33 @@ export function parseRecord(spec: RecordSpec, response: HttpAnswer, token: Token
   } catch (cause) {
     throw new VaultError("status", "GET", spec.path, response.status, ["Vault's answer is not JSON"], { cause });
   }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) throw new VaultError("status", "GET", spec.path, response.status, ["Vault's answer is not a JSON object"]);
+  const problem = leaseProblem(json.lease_id, json.lease_duration);
+  if (problem) throw new UnservableLease(spec.path, response, problem, typeof json.lease_id === "string" ? json.lease_id : undefined);
   const { data, metadata } = unwrap(json.data);
-  const leaseId = json.lease_id ?? "";
-  const leaseDurationS = json.lease_duration ?? 0;
+  const leaseId = typeof json.lease_id === "string" ? json.lease_id : "";
+  const leaseDurationS = typeof json.lease_duration === "number" ? json.lease_duration : 0;
   const lease = leaseId
     ? planLease(leaseDurationS * 1000, now, json.renewable ?? false, graceMs, jitter)
     : spec.kind === "proxy"
       ? planProxyStatic(now, spec.staticTtlMs)
       : planStatic(now, spec.staticTtlMs);
   return { path: spec.path, response, json, data, metadata, leaseId, leaseDurationS, token, lease, readAt: now };
+}
+
+/**
+ * A read Vault answered with a lease that cannot be served. The lease may still be alive in Vault
+ * (a database user was created): the cache keeps its id, so that it is revoked at shutdown.
+ */
+export class UnservableLease extends VaultError {
+  constructor(
+    path: string,
+    response: HttpAnswer,
+    problem: string,
+    readonly leaseId: string | undefined,
+  ) {
+    super("status", "GET", path, response.status, [`Vault answered with a lease that cannot be served: ${problem}`]);
+  }
 }
 
 /** KV v2 wraps the secret in `data.data` next to `data.metadata`. */

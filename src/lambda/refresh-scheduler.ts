@@ -5,9 +5,10 @@
  *
  * - Re-armed after every run and whenever something changed (`poke`): a new value may be due
  *   sooner than the timer armed for the old ones.
- * - Never a busy loop: when a run leaves something still due (Vault down, a refresh refused), the
- *   next attempt backs off 1 s, 2 s, 4 s... at most 30 s; a run that moved every refresh point
- *   into the future resets it.
+ * - Backs off as INVOKE does: `nextWake` includes each failing key's retry time (the policy's
+ *   backoff), so a failed refresh wakes the timer at its retry time, not at once. As a safety net,
+ *   a run that still leaves something due at once backs off 1 s, 2 s, 4 s... at most 30 s; a run
+ *   that moved every wake time into the future resets it. Never a busy loop.
  * - One run at a time; a timer never keeps the process alive (unref'd); a sleep is capped, since
  *   `setTimeout` cannot wait longer than about 24.8 days and a wall-clock step is then caught too.
  */

@@ -56,6 +56,19 @@ export function planLease(durationMs: number, obtainedAt: number, renewable: boo
   return { obtainedAt, expiresAt, refreshAt, renewable, graceMs: grace };
 }
 
+/**
+ * Why a lease Vault just gave cannot be served, or undefined when it can: with a `lease_id`, a
+ * `lease_duration` that is not a positive number (0, negative, null, a string) is a lease that is
+ * already expired or that nobody can plan, so it is a Vault error, not a value.
+ */
+export function leaseProblem(leaseId: unknown, duration: unknown): string | undefined {
+  if (leaseId === undefined || leaseId === null || leaseId === "") return undefined;
+  if (typeof leaseId !== "string") return `its lease_id is not a string (${JSON.stringify(leaseId)})`;
+  if (typeof duration !== "number" || !Number.isFinite(duration)) return `lease ${leaseId} has no usable lease_duration (${JSON.stringify(duration) ?? "none"}, not a number of seconds)`;
+  if (duration <= 0) return `lease ${leaseId} is already expired (lease_duration ${duration})`;
+  return undefined;
+}
+
 /** A value with no lease: never expires; re-read once older than `staticTtlMs` (0 = never). */
 export function planStatic(readAt: number, staticTtlMs: number): Lease {
   return { obtainedAt: readAt, expiresAt: Infinity, refreshAt: staticTtlMs > 0 ? readAt + staticTtlMs : Infinity, renewable: false, graceMs: 0 };
@@ -163,27 +176,79 @@ export function isFresh(own: Lease, token: TokenView, underCurrentToken: boolean
   return now < own.refreshAt && now < token.lease.expiresAt - own.graceMs;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Backoff after a failed refresh
+
+/** Wall-clock backoff of a failing refresh: 1 s, 2 s, 4 s... at most 30 s. */
+export const FIRST_RETRY_MS = 1_000;
+export const MAX_RETRY_MS = 30_000;
+
+/** How a key's refreshes have been failing: nothing is asked of Vault for it before `retryAt`. */
+export interface Backoff {
+  /** Failures in a row. */
+  failures: number;
+  /** Not retried before this (wall clock). */
+  retryAt: number;
+  /**
+   * Vault answered and meant it (403, 404, a lease that is already expired...): asking again at
+   * once would get the same answer, or create another secret. Otherwise Vault could not be asked
+   * (timeout, connection, 5xx, 429).
+   */
+  answered: boolean;
+}
+
+/** The wait before the next attempt after `failures` failures in a row. */
+export function retryDelay(failures: number): number {
+  return Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(Math.max(failures, 1) - 1, 15));
+}
+
+/**
+ * A refresh failed at `now`: back off, but never past `validUntil`, the moment the held value
+ * stops being served (so that it gets one more try before it expires).
+ */
+export function afterFailure(previous: Backoff | undefined, now: number, validUntil: number, answered: boolean): Backoff {
+  const failures = (previous?.failures ?? 0) + 1;
+  const retryAt = now + retryDelay(failures);
+  return { failures, retryAt: validUntil > now ? Math.min(retryAt, validUntil) : retryAt, answered };
+}
+
+/** Still waiting out a backoff: nothing is asked of Vault for this key now. */
+export function backingOff(b: Backoff | undefined, now: number): boolean {
+  return b !== undefined && now < b.retryAt;
+}
+
 /**
  * How to answer a handler's request for a value:
  * - `hit`: serve the held value;
- * - `serve-and-refresh`: serve the held value now and refresh behind it (stale-while-revalidate);
- * - `wait`: refresh and wait for the result (bounded by the caller), falling back per
- *   `afterFailedRefresh`.
- * Today only values that cannot expire (a declared secret without a lease) are served while they
- * refresh; a leased value past its refresh point waits for the renewal or the new read.
+ * - `serve`: it is past its refresh point but still valid: serve it at once (`STALE` when its
+ *   refreshes have been failing) and refresh behind it (`refresh`), unless the key is backing off
+ *   (stale-while-revalidate);
+ * - `wait`: nothing servable is held (absent, expired, read under a replaced token) or a fresh
+ *   read is forced: refresh and wait for the result (bounded by the caller), falling back per
+ *   `afterFailedRefresh`;
+ * - `fail`: as `wait`, but Vault refused the last refresh and the key is backing off: the
+ *   remembered failure, at once (a new attempt would get the same answer or create yet another
+ *   secret). A failure Vault did not answer (an outage) is tried again by a request that has
+ *   nothing else to serve.
  */
-export type ServePlan = { kind: "hit" } | { kind: "serve-and-refresh"; action: RefreshAction } | { kind: "wait"; action: RefreshAction };
+export type ServePlan =
+  | { kind: "hit" }
+  | { kind: "serve"; stale: boolean; refresh: RefreshAction | undefined }
+  | { kind: "wait"; action: RefreshAction }
+  | { kind: "fail" };
 
-export function planServe(v: HeldValue | undefined, now: number, force = false): ServePlan {
-  if (!v || force) return { kind: "wait", action: "replace" };
-  if (isFresh(v.lease, v.token, v.underCurrentToken, now)) return { kind: "hit" };
-  const action = valueAction(v, now);
-  if (usable(effectiveLease(v.lease, v.token), now)) {
+export function planServe(v: HeldValue | undefined, backoff: Backoff | undefined, now: number, force = false): ServePlan {
+  if (v && !force && isFresh(v.lease, v.token, v.underCurrentToken, now)) return { kind: "hit" };
+  const action = v ? valueAction(v, now) : "replace";
+  const refresh: RefreshAction = action === "keep" ? "replace" : action;
+  // A value read under a replaced token is not served while it is read again: the token may
+  // have been replaced because it died, and its leases with it.
+  if (v && !force && v.underCurrentToken && usable(effectiveLease(v.lease, v.token), now)) {
     if (action === "keep") return { kind: "hit" };
-    const cannotExpire = !Number.isFinite(v.lease.expiresAt);
-    if (cannotExpire && v.underCurrentToken && !v.token.dead) return { kind: "serve-and-refresh", action: "replace" };
+    return { kind: "serve", stale: backoff !== undefined, refresh: backingOff(backoff, now) ? undefined : refresh };
   }
-  return { kind: "wait", action: action === "keep" ? "replace" : action };
+  if (backoff?.answered && backingOff(backoff, now)) return { kind: "fail" };
+  return { kind: "wait", action: refresh };
 }
 
 /** A refresh failed: serve the held value as `STALE` while it is valid, else the failure. */
@@ -192,11 +257,12 @@ export function afterFailedRefresh(v: Pick<HeldValue, "lease" | "token"> | undef
 }
 
 /**
- * At INVOKE: what to do for a held value before the environment may freeze. Cached proxy reads
- * without a lease are not refreshed ahead: the next request reads them again.
+ * At INVOKE (or on Managed Instances' timer): what to do for a held value before the environment
+ * may freeze. A key backing off is left alone until its retry time; cached proxy reads without a
+ * lease are not refreshed ahead: the next request reads them again.
  */
-export function dueAtInvoke(v: HeldValue, now: number): LeaseAction {
-  if (!refreshedAhead(v)) return "keep";
+export function dueAtInvoke(v: HeldValue, backoff: Backoff | undefined, now: number): LeaseAction {
+  if (!refreshedAhead(v) || backingOff(backoff, now)) return "keep";
   return valueAction(v, now);
 }
 
@@ -205,8 +271,10 @@ export function refreshedAhead(v: Pick<HeldValue, "kind" | "leased">): boolean {
   return !(v.kind === "proxy" && !v.leased);
 }
 
-/** Cached proxy reads are dropped once they can no longer be served (nothing refreshes them). */
-export function evictable(v: Pick<HeldValue, "lease" | "token"> | undefined, now: number): boolean {
+/** Cached proxy reads are dropped once they can no longer be served (nothing refreshes them) and no failure of theirs is backing off. */
+export function evictable(v: Pick<HeldValue, "lease" | "token"> | undefined, backoff: Backoff | undefined, now: number): boolean {
+  // A failure being backed off is remembered until its retry time (or every request would ask again).
+  if (backingOff(backoff, now)) return false;
   return !v || !usable(effectiveLease(v.lease, v.token), now);
 }
 
@@ -223,8 +291,9 @@ export function afterLeaseRenewal(renewal: Renewal, now: number): "keep" | "repl
 
 export type TokenAction = "keep" | "renew" | "login";
 
-/** At INVOKE (and before reads that need it): keep, renew, or log in again. */
-export function tokenAction(t: TokenView | undefined, now: number): TokenAction {
+/** At INVOKE (or on Managed Instances' timer): keep, renew, or log in again; nothing while backing off. */
+export function tokenAction(t: TokenView | undefined, backoff: Backoff | undefined, now: number): TokenAction {
+  if (backingOff(backoff, now)) return "keep";
   if (!t || t.dead) return "login";
   const action = decide(t.lease, now);
   return action === "replace" ? "login" : action;
@@ -235,44 +304,59 @@ export function tokenUsable(t: TokenView | undefined, now: number): t is TokenVi
   return t !== undefined && !t.dead && usable(t.lease, now);
 }
 
-/** How a refresh (token or lease renewal) failed, as far as the policy cares. */
-export interface RefreshFailure {
-  /** Worth trying again later: connection trouble, timeouts, 412, 429, 5xx but 501. */
-  transient: boolean;
-  /** Vault answered 403. */
-  denied: boolean;
+/**
+ * A renewal failed. A transient failure keeps what is held (still valid; it is tried again after
+ * the backoff); anything else (not found, expired, past its max TTL, refused) is cured only by
+ * replacing it: a new login, or a new read. A 403 has already been through `after403`.
+ */
+export function afterFailedRenewal(transient: boolean): "keep" | "replace" {
+  return transient ? "keep" : "replace";
 }
 
-/**
- * A renewal failed. A transient failure keeps what is held (still valid; the next INVOKE or
- * request tries again); anything else (not found, expired, past its max TTL, revoked) is cured only
- * by replacing it: a new login, or a new read. A 403 also means the token that asked is dead.
- */
-export function afterFailedRenewal(f: RefreshFailure): { action: "keep" | "replace"; tokenDead: boolean } {
-  if (f.transient) return { action: "keep", tokenDead: false };
-  return { action: "replace", tokenDead: f.denied };
-}
+/** What `auth/token/lookup-self` said of a token that was just denied something. */
+export type TokenCheck =
+  /** It answered: the token is alive, the denial is the policy's. */
+  | "alive"
+  /** Vault said `invalid token`: dead for sure. */
+  | "dead"
+  /**
+   * Denied (403 `permission denied`: how a dead token answers, but also a live token whose
+   * policies do not allow lookup-self, e.g. a role with `token_no_default_policy`), or failing.
+   */
+  | "unknown";
+
+/** After a suspicion-driven re-login, the next one waits this long (by the wall clock). */
+export const SUSPICION_QUIET_MS = 60_000;
 
 /**
- * Vault answered 403 to a request; `auth/token/lookup-self` says whether the token is alive.
- * Only a dead token is cured by a new login (and one retry); a live one, or one whose state is
- * unknown (lookup-self itself failing), means the denial is the policy's, passed through, so that
- * a Vault that denies everything never causes a login per request.
+ * Vault answered 403 to a request. A dead token is cured by a new login and one retry. A live
+ * one means the denial is the policy's, passed through. One whose state is unknown is suspected:
+ * one re-login (the token it replaces is still revoked at shutdown), then no other for a minute,
+ * so that a Vault that denies everything never causes a login per request.
  */
-export function after403(lookup: "alive" | "dead" | "unknown"): "pass-through" | "relogin" {
-  return lookup === "dead" ? "relogin" : "pass-through";
+export function after403(check: TokenCheck, now: number, lastSuspicionAt: number | undefined): "pass-through" | "relogin" | "relogin-on-suspicion" {
+  if (check === "dead") return "relogin";
+  if (check === "alive") return "pass-through";
+  if (lastSuspicionAt !== undefined && now < lastSuspicionAt + SUSPICION_QUIET_MS) return "pass-through";
+  return "relogin-on-suspicion";
 }
 
 // ---------------------------------------------------------------------------------------------
 // Scheduling
 
+/** When one held lease next needs attention: its refresh point (or the start of its grace period), or its retry time while backing off. */
+export function wakeAt(lease: Lease, backoff: Backoff | undefined): number {
+  const due = Math.min(lease.refreshAt, lease.expiresAt - lease.graceMs);
+  return backoff ? Math.max(due, backoff.retryAt) : due;
+}
+
 /**
- * When something held next needs attention: the earliest refresh point (or start of a grace
- * period) among the given leases, not before `now`; `Infinity` when nothing will. This is what a
- * timer-driven refresh (an environment that is never frozen) would sleep until.
+ * When something held next needs attention: the earliest `wakeAt` among the given leases, not
+ * before `now`; `Infinity` when nothing will. This is what a timer-driven refresh (an environment
+ * that is never frozen) sleeps until.
  */
-export function nextWake(leases: Iterable<Lease>, now: number): number {
+export function nextWake(held: Iterable<{ lease: Lease; backoff?: Backoff }>, now: number): number {
   let at = Infinity;
-  for (const l of leases) at = Math.min(at, l.refreshAt, l.expiresAt - l.graceMs);
+  for (const h of held) at = Math.min(at, wakeAt(h.lease, h.backoff));
   return Math.max(now, at);
 }

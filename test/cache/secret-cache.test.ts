@@ -46,6 +46,9 @@ function setup(opts: { tokenTtlS?: number; waitMs?: number; onStored?: () => voi
 
 const renewals = (vault: FakeVault): VaultRequest[] => vault.calls.filter((c) => c.path === "sys/leases/renew");
 
+/** What an INVOKE does: freshen what is due, and wait for it. */
+const invoke = (cache: SecretCache, clock: FakeClock) => cache.freshen(clock.t + 1_000);
+
 describe("serving", () => {
   it("reads once, then serves from the cache until the refresh point", async () => {
     const { clock, vault, cache } = setup();
@@ -96,8 +99,9 @@ describe("renewal", () => {
     const first = await cache.get("db");
     clock.advance(40 * MINUTE);
     expect(cache.fresh("db")).toBeUndefined();
+    await invoke(cache, clock);
     const renewed = await cache.get("db");
-    expect(renewed.status).toBe("MISS");
+    expect(renewed.status).toBe("HIT");
     expect(renewed.record.data.username).toBe("v-app-1");
     expect(renewals(vault).map((r) => r.body)).toEqual([{ lease_id: first.record.leaseId, increment: LEASE_S }]);
     expect(cache.effectiveLease(renewed.record).expiresAt).toBe(clock.t + LEASE_S * SECOND);
@@ -109,9 +113,11 @@ describe("renewal", () => {
     vault.on("PUT", "sys/leases/renew", () => answer(200, { lease_duration: 900, renewable: true }));
     await cache.get("db");
     clock.advance(40 * MINUTE);
+    await invoke(cache, clock);
     const capped = await cache.get("db");
     expect(capped.record.lease.renewable).toBe(false);
     clock.advance(10 * MINUTE); // 2/3 of the 15 min that were left
+    await invoke(cache, clock);
     const next = await cache.get("db");
     expect(next.record.data.username).toBe("v-app-2");
     expect(renewals(vault)).toHaveLength(1);
@@ -122,12 +128,15 @@ describe("renewal", () => {
     vault.on("PUT", "sys/leases/renew", () => answer(200, { lease_duration: 0, renewable: true }));
     await cache.get("db");
     clock.advance(40 * MINUTE);
+    await invoke(cache, clock);
     expect((await cache.get("db")).record.data.username).toBe("v-app-2");
     vault.on("PUT", "sys/leases/renew", () => answer(200, { lease_duration: 5, renewable: true }));
     clock.advance(40 * MINUTE);
+    await invoke(cache, clock);
     // 5 s left: the grace shrinks to a third of it, and 2/3 of it is the refresh point.
     expect((await cache.get("db")).record.data.username).toBe("v-app-2");
     clock.advance(3_400);
+    await invoke(cache, clock);
     expect((await cache.get("db")).record.data.username).toBe("v-app-3");
     expect(renewals(vault)).toHaveLength(2);
   });
@@ -137,20 +146,34 @@ describe("renewal", () => {
     vault.on("PUT", "sys/leases/renew", () => answer(400, { errors: ["lease not found"] }));
     await cache.get("db");
     clock.advance(41 * MINUTE);
+    await invoke(cache, clock);
     expect((await cache.get("db")).record.data.username).toBe("v-app-2");
     expect(auth.logins).toBe(1);
   });
 
-  it("a renewal answered 403: the token is dead, a new login, and the secret read under the new token", async () => {
+  it("a renewal answered 403 by a dead token (Vault says invalid token): a new login, and the secret read under the new token", async () => {
     const { clock, vault, cache, auth, tokens } = setup();
-    vault.on("PUT", "sys/leases/renew", () => answer(403, { errors: ["permission denied"] }));
+    vault.on("PUT", "sys/leases/renew", (req) => answer(req.token === "token-1" ? 403 : 400, { errors: req.token === "token-1" ? ["permission denied", "invalid token"] : ["lease not found"] }));
+    vault.on("GET", "auth/token/lookup-self", () => answer(403, { errors: ["permission denied", "invalid token"] }));
     const first = await cache.get("db");
     clock.advance(41 * MINUTE);
+    await invoke(cache, clock);
     const second = await cache.get("db");
     expect(first.record.token.dead).toBe(true);
     expect(auth.logins).toBe(2);
     expect(second.record.token).toBe(tokens.current);
     expect(vault.calls.filter((c) => c.path === DB.path).map((c) => c.token)).toEqual(["token-1", "token-2"]);
+  });
+
+  it("a renewal a live token's policy denies (lookup-self answers): no login, the secret read again", async () => {
+    const { clock, vault, cache, auth } = setup();
+    vault.on("PUT", "sys/leases/renew", () => answer(403, { errors: ["permission denied"] }));
+    vault.on("GET", "auth/token/lookup-self", () => answer(200, { data: {} }));
+    await cache.get("db");
+    clock.advance(41 * MINUTE);
+    await invoke(cache, clock);
+    expect((await cache.get("db")).record.data.username).toBe("v-app-2");
+    expect(auth.logins).toBe(1);
   });
 });
 
@@ -193,6 +216,7 @@ describe("failures", () => {
     vault.on("PUT", "sys/leases/renew", () => answer(503, { errors: ["Vault is sealed"] }));
     vault.on("GET", DB.path, () => answer(503, { errors: ["Vault is sealed"] }));
     clock.advance(45 * MINUTE);
+    await invoke(cache, clock);
     const stale = await cache.get("db");
     expect(stale).toMatchObject({ status: "STALE", record: { data: { username: "v-app-1" } } });
     expect(lines.filter((l) => l.level === "WARN" && l.message === "serving a still-valid value as STALE while its refresh fails")).toMatchObject([{ secret: "DB", validForS: 15 * 60 }]);
@@ -222,11 +246,152 @@ describe("failures", () => {
     vault.on("GET", DB.path, () => new Promise(() => undefined));
     vault.on("PUT", "sys/leases/renew", () => new Promise(() => undefined));
     clock.advance(41 * MINUTE);
-    expect((await cache.get("db")).status).toBe("STALE");
+    expect((await cache.get("db", { force: true })).status).toBe("STALE");
     vault.on("GET", KV.path, () => new Promise(() => undefined));
     const err = await cache.get("config").catch((e: unknown) => e);
     expect(kindOf(err)).toBe("timeout");
     expect((err as Error).message).toBe("Vault did not answer the read of CONFIG within 5 ms");
+  });
+});
+
+describe("an outage past the refresh point (stale-while-revalidate, backoff)", () => {
+  const hang = () => new Promise<never>(() => undefined);
+
+  it("every request gets the still-valid value at once, and one refresh runs behind all of them", async () => {
+    const { clock, vault, cache } = setup({ waitMs: 60_000 });
+    const first = await cache.get("db");
+    vault.on("PUT", "sys/leases/renew", hang);
+    clock.advance(41 * MINUTE);
+    const answers: Array<{ status: string }> = [];
+    for (let i = 0; i < 10; i++) void cache.get("db").then((a) => answers.push(a));
+    await settle();
+    // Nothing waited for the hanging renewal.
+    expect(answers).toHaveLength(10);
+    expect(answers.every((a) => a.status === "HIT")).toBe(true);
+    expect((await cache.get("db")).record).toBe(first.record);
+    expect(renewals(vault)).toHaveLength(1);
+  });
+
+  it("a failed refresh is retried after 1 s, 2 s, 4 s... by the wall clock, not at every INVOKE; STALE meanwhile; never past the value's end", async () => {
+    const { clock, vault, cache, lines } = setup();
+    await cache.get("db");
+    vault.on("PUT", "sys/leases/renew", unreachable);
+    vault.on("GET", DB.path, unreachable);
+    clock.advance(41 * MINUTE);
+    const attempts = () => renewals(vault).length + vault.count("GET", DB.path) - 1;
+    expect(await invoke(cache, clock)).toEqual({ refreshed: 0, failed: 1 });
+    expect(attempts()).toBe(1);
+    // INVOKEs every 250 ms for 7.5 s: Vault is asked at +1 s, +3 s, +7 s only.
+    for (let i = 0; i < 30; i++) {
+      clock.advance(250);
+      await invoke(cache, clock);
+      expect((await cache.get("db")).status).toBe("STALE");
+    }
+    expect(attempts()).toBe(4);
+    expect(lines.filter((l) => l.message === "refreshing a secret failed").map((l) => l.retryInS)).toEqual([1, 2, 4, 8]);
+    expect(lines.filter((l) => l.message === "serving a still-valid value as STALE while its refresh fails")).toHaveLength(1);
+    // Many failures later the step is 30 s at most, and never past the moment the value stops being served.
+    clock.advance(60 * MINUTE - GRACE - (clock.t - T0) - 20 * SECOND);
+    for (let i = 0; i < 6; i++) {
+      clock.advance(SECOND);
+      await invoke(cache, clock);
+    }
+    const last = lines.filter((l) => l.message === "refreshing a secret failed").at(-1)!;
+    expect(last.retryInS).toBeLessThanOrEqual(30);
+    // At the value's end (start of its grace period) it is tried once more, and then it is gone.
+    clock.t = T0 + 60 * MINUTE - GRACE;
+    const before = attempts();
+    await invoke(cache, clock);
+    expect(attempts()).toBe(before + 1);
+    expect(kindOf(await cache.get("db").catch((e: unknown) => e))).toBe("vault-transient");
+  });
+
+  it("a refresh ahead of need (at INVOKE, or behind a served value) makes one attempt; a request with nothing to serve uses VAULT_MAX_RETRIES", async () => {
+    const { clock, vault, cache } = setup();
+    await cache.get("db");
+    expect(vault.calls.at(-1)!.retries).toBeUndefined();
+    clock.advance(41 * MINUTE);
+    await invoke(cache, clock);
+    expect(renewals(vault).map((r) => r.retries)).toEqual([0]);
+    clock.advance(41 * MINUTE);
+    await cache.get("db");
+    await settle();
+    expect(renewals(vault).map((r) => r.retries)).toEqual([0, 0]);
+  });
+
+  it("an expired value during an outage waits for Vault: a request with nothing else to serve asks again", async () => {
+    const { clock, vault, cache } = setup();
+    await cache.get("db");
+    vault.on("PUT", "sys/leases/renew", unreachable);
+    vault.on("GET", DB.path, unreachable);
+    clock.advance(2 * 60 * MINUTE);
+    await invoke(cache, clock);
+    const before = vault.count("GET", DB.path);
+    await expect(cache.get("db")).rejects.toThrow(/could not reach Vault/);
+    expect(vault.count("GET", DB.path)).toBe(before + 1);
+  });
+
+  it("back again: the next attempt after the backoff refreshes, and the value is HIT again", async () => {
+    const { clock, vault, cache } = setup();
+    await cache.get("db");
+    vault.on("PUT", "sys/leases/renew", unreachable);
+    clock.advance(41 * MINUTE);
+    await invoke(cache, clock);
+    vault.on("PUT", "sys/leases/renew", (req) => answer(200, { lease_id: (req.body as { lease_id: string }).lease_id, lease_duration: LEASE_S, renewable: true }));
+    expect((await cache.get("db")).status).toBe("STALE");
+    clock.advance(SECOND);
+    // The request is served at once and renews behind it (the backoff has passed).
+    expect((await cache.get("db")).status).toBe("STALE");
+    await settle();
+    expect((await cache.get("db")).status).toBe("HIT");
+    expect(cache.fresh("db")).toBeDefined();
+  });
+
+  it("outside the refresh window (the extension may be frozen any moment) nothing starts behind a served value; the next INVOKE refreshes it", async () => {
+    const clock = new FakeClock();
+    const vault = new FakeVault();
+    const { log, redactor } = testLogger();
+    const tokens = new TokenManager({ client: vault, auth: new FakeAuth(4 * 3_600), graceMs: GRACE, log, clock: clock.now, random: () => 0 });
+    let open = true;
+    const cache = new SecretCache({ client: vault, tokens, log, redactor, graceMs: GRACE, waitMs: 1_000, clock: clock.now, random: () => 0, mayRefreshBehind: () => open });
+    vault.on("GET", KV.path, () => answer(200, { data: { data: { k: "v" }, metadata: { version: 1 } } }));
+    cache.define(KV);
+    await cache.get("config");
+    open = false;
+    clock.advance(6 * MINUTE);
+    expect((await cache.get("config")).status).toBe("HIT");
+    await settle();
+    expect(vault.count("GET", KV.path)).toBe(1);
+    await cache.freshen(clock.t + 1_000);
+    expect(vault.count("GET", KV.path)).toBe(2);
+  });
+});
+
+describe("leases Vault gives that cannot be served (lease_duration 0, negative, null, a string)", () => {
+  it.each([0, -30, null, "3600"])("lease_duration %j: a Vault error in plain words, never served, not read again at every request, and the lease revoked at shutdown", async (duration) => {
+    const { clock, vault, cache } = setup();
+    let users = 0;
+    vault.on("GET", DB.path, () => answer(200, { lease_id: `database/creds/app/odd-${++users}`, lease_duration: duration, renewable: true, data: { username: `v-odd-${users}`, password: "pw" } }));
+    const failures = [];
+    for (let i = 0; i < 3; i++) failures.push(await cache.get("db").catch((e: unknown) => e));
+    // Three requests, one database user.
+    expect(users).toBe(1);
+    for (const err of failures) {
+      expect(kindOf(err)).toBe("vault-permanent");
+      expect((err as Error).message).toMatch(/lease that cannot be served: lease database\/creds\/app\/odd-1 (is already expired|has no usable lease_duration)/);
+    }
+    // An INVOKE in between does not forget the failure (a cached proxy read would be dropped with it).
+    cache.evictExpired(() => true);
+    expect(cache.has("db")).toBe(true);
+    await cache.get("db").catch(() => undefined);
+    expect(users).toBe(1);
+    // Asked again once the backoff has passed.
+    clock.advance(SECOND);
+    await cache.get("db").catch(() => undefined);
+    expect(users).toBe(2);
+    // Never served, but revoked when the extension stops: Vault may hold a user behind it.
+    vault.on("PUT", "sys/leases/revoke", () => answer(204));
+    expect((await cache.revokeAll(clock.t + 1_000)).revoked).toBe(2);
   });
 });
 
@@ -351,7 +516,7 @@ describe("outcomes and log lines, for /health and the operator", () => {
     vault.on("PUT", "sys/leases/renew", sealed);
     clock.advance(45 * MINUTE);
     const staleLines = () => lines.filter((l) => l.message === "serving a still-valid value as STALE while its refresh fails");
-    for (let i = 0; i < 3; i++) expect((await cache.get("db")).status).toBe("STALE");
+    for (let i = 0; i < 3; i++) expect((await cache.get("db", { force: true })).status).toBe("STALE");
     expect(staleLines()).toHaveLength(1);
     expect(lines.filter((l) => l.message === "refreshing a secret failed")).toHaveLength(3);
     const during = cache.health("db");
@@ -361,7 +526,8 @@ describe("outcomes and log lines, for /health and the operator", () => {
 
     vault.on("PUT", "sys/leases/renew", (req) => answer(200, { lease_id: (req.body as { lease_id: string }).lease_id, lease_duration: LEASE_S, renewable: true }));
     clock.advance(MINUTE);
-    expect((await cache.get("db")).status).toBe("MISS");
+    await invoke(cache, clock);
+    expect((await cache.get("db")).status).toBe("HIT");
     expect(lines.filter((l) => l.message === "renewed lease")).toMatchObject([{ level: "INFO", secret: "DB" }]);
     expect(lines.some((l) => l.message === "refreshed again after an outage; no longer serving STALE" && l.secret === "DB")).toBe(true);
     const after = cache.health("db");
@@ -371,6 +537,7 @@ describe("outcomes and log lines, for /health and the operator", () => {
 
     vault.on("PUT", "sys/leases/renew", sealed);
     clock.advance(45 * MINUTE);
+    await invoke(cache, clock);
     expect((await cache.get("db")).status).toBe("STALE");
     expect(staleLines()).toHaveLength(2);
   });

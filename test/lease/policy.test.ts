@@ -3,6 +3,8 @@ import {
   after403,
   afterFailedRefresh,
   afterFailedRenewal,
+  afterFailure,
+  backingOff,
   afterLeaseRenewal,
   afterRenewal,
   boundedBy,
@@ -13,7 +15,9 @@ import {
   effectiveLease,
   evictable,
   isFresh,
+  leaseProblem,
   nextWake,
+  retryDelay,
   planLease,
   planProxyStatic,
   planServe,
@@ -24,6 +28,8 @@ import {
   tokenUsable,
   usable,
   valueAction,
+  wakeAt,
+  type Backoff,
   type HeldValue,
   type LeaseAction,
   type ServePlan,
@@ -192,26 +198,83 @@ describe("valueAction and dueAtInvoke", () => {
   ];
   it.each(cases)("%s", (_, v, now, action, atInvoke) => {
     expect(valueAction(v, now)).toBe(action);
-    expect(dueAtInvoke(v, now)).toBe(atInvoke);
+    expect(dueAtInvoke(v, undefined, now)).toBe(atInvoke);
+    // A key backing off is left alone at INVOKE, whatever is due; once the backoff has passed, it is not.
+    expect(dueAtInvoke(v, { failures: 1, retryAt: now + 1, answered: false }, now)).toBe("keep");
+    expect(dueAtInvoke(v, { failures: 1, retryAt: now, answered: false }, now)).toBe(atInvoke);
     // The hot path's answer agrees with the general one.
     expect(isFresh(v.lease, v.token, v.underCurrentToken, now)).toBe(action === "keep" && v.underCurrentToken && !v.token.dead);
   });
 });
 
 describe("planServe", () => {
-  const cases: Array<[string, HeldValue | undefined, number, boolean, ServePlan]> = [
-    ["nothing held", undefined, T0, false, { kind: "wait", action: "replace" }],
-    ["fresh", leased(true), T0, false, { kind: "hit" }],
-    ["fresh but forced", leased(true), T0, true, { kind: "wait", action: "replace" }],
-    ["renewable past its refresh point: waits for the renewal", leased(true), T0 + 40 * MIN, false, { kind: "wait", action: "renew" }],
-    ["non-renewable past its refresh point: waits for the read", leased(false), T0 + 40 * MIN, false, { kind: "wait", action: "replace" }],
-    ["expired", leased(true), T0 + 61 * MIN, false, { kind: "wait", action: "replace" }],
-    ["KV past its static TTL: served, read again behind it", kv(5 * MIN), T0 + 6 * MIN, false, { kind: "serve-and-refresh", action: "replace" }],
-    ["KV read under a replaced token: waits for the new read", kv(5 * MIN, { underCurrentToken: false }), T0, false, { kind: "wait", action: "replace" }],
-    ["KV whose token is dead: waits", kv(5 * MIN, { token: { ...TOKEN, dead: true } }), T0, false, { kind: "wait", action: "replace" }],
+  const outage: Backoff = { failures: 2, retryAt: T0 + 41 * MIN, answered: false };
+  const refused: Backoff = { failures: 1, retryAt: T0 + 41 * MIN, answered: true };
+  const cases: Array<[string, HeldValue | undefined, Backoff | undefined, number, boolean, ServePlan]> = [
+    ["nothing held", undefined, undefined, T0, false, { kind: "wait", action: "replace" }],
+    ["fresh", leased(true), undefined, T0, false, { kind: "hit" }],
+    ["fresh but forced", leased(true), undefined, T0, true, { kind: "wait", action: "replace" }],
+    ["renewable past its refresh point: served at once, renewed behind it", leased(true), undefined, T0 + 40 * MIN, false, { kind: "serve", stale: false, refresh: "renew" }],
+    ["non-renewable past its refresh point: served at once, read again behind it", leased(false), undefined, T0 + 40 * MIN, false, { kind: "serve", stale: false, refresh: "replace" }],
+    ["past its refresh point, refreshes failing, backing off: STALE, no refresh", leased(true), outage, T0 + 40 * MIN, false, { kind: "serve", stale: true, refresh: undefined }],
+    ["past its refresh point, refreshes failing, backoff over: STALE, refreshed behind", leased(true), outage, T0 + 41 * MIN, false, { kind: "serve", stale: true, refresh: "renew" }],
+    ["expired", leased(true), undefined, T0 + 61 * MIN, false, { kind: "wait", action: "replace" }],
+    ["expired during an outage: waits for Vault (nothing else to serve)", leased(true), { ...outage, retryAt: T0 + 62 * MIN }, T0 + 61 * MIN, false, { kind: "wait", action: "replace" }],
+    ["nothing held, Vault refused the last read, backing off: that refusal", undefined, refused, T0 + 40 * MIN, false, { kind: "fail" }],
+    ["nothing held, Vault refused the last read, backoff over: read again", undefined, refused, T0 + 41 * MIN, false, { kind: "wait", action: "replace" }],
+    ["valid, forced while a refusal backs off: the refusal (served STALE by the cache)", leased(true), refused, T0 + 40 * MIN, true, { kind: "fail" }],
+    ["KV past its static TTL: served, read again behind it", kv(5 * MIN), undefined, T0 + 6 * MIN, false, { kind: "serve", stale: false, refresh: "replace" }],
+    ["KV read under a replaced token: waits for the new read", kv(5 * MIN, { underCurrentToken: false }), undefined, T0, false, { kind: "wait", action: "replace" }],
+    ["leased, read under a replaced token: waits (its token may have died)", leased(true, { underCurrentToken: false }), undefined, T0 + 40 * MIN, false, { kind: "wait", action: "replace" }],
+    ["KV whose token is dead: waits", kv(5 * MIN, { token: { ...TOKEN, dead: true } }), undefined, T0, false, { kind: "wait", action: "replace" }],
   ];
-  it.each(cases)("%s", (_, v, now, force, plan) => {
-    expect(planServe(v, now, force)).toEqual(plan);
+  it.each(cases)("%s", (_, v, backoff, now, force, plan) => {
+    expect(planServe(v, backoff, now, force)).toEqual(plan);
+  });
+});
+
+describe("backoff after a failed refresh", () => {
+  it("waits 1 s, 2 s, 4 s... at most 30 s", () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 50].map(retryDelay)).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
+  });
+
+  it("counts failures in a row, by the wall clock", () => {
+    const first = afterFailure(undefined, T0, Infinity, false);
+    expect(first).toEqual({ failures: 1, retryAt: T0 + 1_000, answered: false });
+    const second = afterFailure(first, T0 + 1_500, Infinity, true);
+    expect(second).toEqual({ failures: 2, retryAt: T0 + 3_500, answered: true });
+    expect(backingOff(second, T0 + 3_499)).toBe(true);
+    expect(backingOff(second, T0 + 3_500)).toBe(false);
+    expect(backingOff(undefined, T0)).toBe(false);
+  });
+
+  it("never backs off past the moment the held value stops being served", () => {
+    const many: Backoff = { failures: 9, retryAt: 0, answered: false };
+    expect(afterFailure(many, T0, T0 + 5_000, false).retryAt).toBe(T0 + 5_000);
+    expect(afterFailure(many, T0, T0 + 60_000, false).retryAt).toBe(T0 + 30_000);
+    // Nothing valid held (or already expired): the full step.
+    expect(afterFailure(many, T0, T0 - 1, false).retryAt).toBe(T0 + 30_000);
+  });
+
+  it("after a long freeze the backoff is long over: the first INVOKE tries again", () => {
+    const b = afterFailure({ failures: 5, retryAt: 0, answered: false }, T0, Infinity, false);
+    expect(dueAtInvoke(leased(true), b, T0 + 600 * MIN)).toBe("replace");
+  });
+});
+
+describe("leases Vault gives that cannot be served", () => {
+  it.each([
+    ["a positive duration", "db/creds/app/1", 3600, undefined],
+    ["no lease at all", undefined, undefined, undefined],
+    ["an empty lease id", "", 0, undefined],
+    ["a lease_duration of 0", "db/creds/app/1", 0, "lease db/creds/app/1 is already expired (lease_duration 0)"],
+    ["a negative lease_duration", "db/creds/app/1", -5, "lease db/creds/app/1 is already expired (lease_duration -5)"],
+    ["a null lease_duration", "db/creds/app/1", null, "lease db/creds/app/1 has no usable lease_duration (null, not a number of seconds)"],
+    ["a string lease_duration", "db/creds/app/1", "3600", 'lease db/creds/app/1 has no usable lease_duration ("3600", not a number of seconds)'],
+    ["no lease_duration", "db/creds/app/1", undefined, "lease db/creds/app/1 has no usable lease_duration (none, not a number of seconds)"],
+    ["a lease id that is not a string", 42, 3600, "its lease_id is not a string (42)"],
+  ] as const)("%s", (_, id, duration, problem) => {
+    expect(leaseProblem(id, duration)).toBe(problem);
   });
 });
 
@@ -225,7 +288,10 @@ describe("afterFailedRefresh and evictable", () => {
   ];
   it.each(cases)("%s", (_, v, now, answer) => {
     expect(afterFailedRefresh(v, now)).toBe(answer);
-    expect(evictable(v, now)).toBe(answer === "fail");
+    expect(evictable(v, undefined, now)).toBe(answer === "fail");
+    // A failure backing off is kept (and answered) until its retry time, then dropped with the rest.
+    expect(evictable(v, { failures: 1, retryAt: now + 1, answered: true }, now)).toBe(false);
+    expect(evictable(v, { failures: 1, retryAt: now, answered: true }, now)).toBe(answer === "fail");
   });
 });
 
@@ -254,36 +320,58 @@ describe("token decisions", () => {
     ["without a TTL", { lease: planToken(0, T0, false, GRACE), dead: false }, T0 + 10_000 * MIN, "keep", true],
   ];
   it.each(cases)("%s", (_, t, now, action, canUse) => {
-    expect(tokenAction(t, now)).toBe(action);
+    expect(tokenAction(t, undefined, now)).toBe(action);
     expect(tokenUsable(t, now)).toBe(canUse);
+    // While a failed login or renewal backs off, nothing is done at INVOKE.
+    expect(tokenAction(t, { failures: 1, retryAt: now + 1, answered: false }, now)).toBe("keep");
   });
 });
 
 describe("failures", () => {
-  it.each([
-    [{ transient: true, denied: false }, { action: "keep", tokenDead: false }],
-    [{ transient: false, denied: false }, { action: "replace", tokenDead: false }],
-    [{ transient: false, denied: true }, { action: "replace", tokenDead: true }],
-  ] as const)("a failed renewal %j → %j", (failure, answer) => {
-    expect(afterFailedRenewal(failure)).toEqual(answer);
+  it("a failed renewal keeps what is held when the failure is transient, else replaces it", () => {
+    expect(afterFailedRenewal(true)).toBe("keep");
+    expect(afterFailedRenewal(false)).toBe("replace");
   });
 
   it.each([
-    ["alive", "pass-through"],
-    ["unknown", "pass-through"],
-    ["dead", "relogin"],
-  ] as const)("a 403 with a token lookup-self finds %s → %s", (lookup, answer) => {
-    expect(after403(lookup)).toBe(answer);
+    ["alive", undefined, T0, "pass-through"],
+    ["dead", undefined, T0, "relogin"],
+    ["dead, just after a suspicion-driven re-login", T0 - 1_000, T0, "relogin"],
+    ["unknown, never suspected before", undefined, T0, "relogin-on-suspicion"],
+    ["unknown, a suspicion-driven re-login 59 s ago", T0 - 59_000, T0, "pass-through"],
+    ["unknown, a suspicion-driven re-login a minute ago", T0 - 60_000, T0, "relogin-on-suspicion"],
+  ] as const)("a 403 with a token lookup-self finds %s → %s", (check, lastSuspicionAt, now, answer) => {
+    expect(after403(check.split(",")[0] as "alive" | "dead" | "unknown", now, lastSuspicionAt)).toBe(answer);
+  });
+
+  it("a Vault that denies everything: at most one re-login a minute, however many denials", () => {
+    let last: number | undefined;
+    let logins = 0;
+    for (let t = T0; t < T0 + 10 * MIN; t += 1_000) {
+      if (after403("unknown", t, last) !== "pass-through") {
+        logins++;
+        last = t;
+      }
+    }
+    expect(logins).toBe(10);
   });
 });
 
 describe("nextWake", () => {
   it("is the earliest refresh point or grace start of what is held, never before now", () => {
-    const a = planLease(60 * MIN, T0, true, GRACE, 0); // refresh at +40 min
-    const b = planLease(30 * MIN, T0, false, GRACE, 0); // refresh at +20 min
+    const a = { lease: planLease(60 * MIN, T0, true, GRACE, 0) }; // refresh at +40 min
+    const b = { lease: planLease(30 * MIN, T0, false, GRACE, 0) }; // refresh at +20 min
     expect(nextWake([a, b], T0)).toBe(T0 + 20 * MIN);
     expect(nextWake([a, b], T0 + 25 * MIN)).toBe(T0 + 25 * MIN);
-    expect(nextWake([planStatic(T0, 0)], T0)).toBe(Infinity);
+    expect(nextWake([{ lease: planStatic(T0, 0) }], T0)).toBe(Infinity);
     expect(nextWake([], T0)).toBe(Infinity);
+  });
+
+  it("waits out a backoff: a failing refresh wakes the timer at its retry time, not at once", () => {
+    const lease = planLease(30 * MIN, T0, false, GRACE, 0); // refresh at +20 min
+    const backoff = afterFailure(undefined, T0 + 20 * MIN, lease.expiresAt - lease.graceMs, false);
+    expect(wakeAt(lease, backoff)).toBe(T0 + 20 * MIN + 1_000);
+    expect(nextWake([{ lease, backoff }], T0 + 20 * MIN)).toBe(T0 + 20 * MIN + 1_000);
+    expect(wakeAt(lease, undefined)).toBe(T0 + 20 * MIN);
   });
 });

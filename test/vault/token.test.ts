@@ -80,7 +80,7 @@ describe("refresh (at INVOKE)", () => {
     expect(vault.count("POST", "auth/token/renew-self")).toBe(1);
   });
 
-  it("a transient renewal failure keeps the token; the next refresh tries again", async () => {
+  it("a transient renewal failure keeps the token; it is tried again after a backoff by the wall clock, not at every INVOKE", async () => {
     const { clock, vault, auth, tokens } = setup();
     vault.on("POST", "auth/token/renew-self", unreachable);
     const t = await tokens.ensure();
@@ -88,13 +88,25 @@ describe("refresh (at INVOKE)", () => {
     await tokens.refresh();
     expect(tokens.current).toBe(t);
     expect(t.dead).toBe(false);
-    clock.advance(MINUTE);
-    await tokens.refresh();
+    // INVOKEs every 100 ms for 2.9 s: asked again at +1 s and +3 s only.
+    for (let i = 0; i < 29; i++) {
+      clock.advance(100);
+      await tokens.refresh();
+    }
     expect(vault.count("POST", "auth/token/renew-self")).toBe(2);
+    expect(tokens.retry).toMatchObject({ failures: 2, retryAt: clock.t + 100 });
+    clock.advance(100);
+    await tokens.refresh();
+    expect(vault.count("POST", "auth/token/renew-self")).toBe(3);
     expect(auth.logins).toBe(1);
+    // A renewal that works ends the backoff.
+    vault.on("POST", "auth/token/renew-self", () => answer(200, { auth: { lease_duration: TTL_S, renewable: true } }));
+    clock.advance(4 * SECOND);
+    await tokens.refresh();
+    expect(tokens.retry).toBeUndefined();
   });
 
-  it("a renewal refused for good logs in again; a 403 also marks the old token dead", async () => {
+  it("a renewal refused for good logs in again; after a 403 (dead, or a policy without renew-self) the old token stays on record, revoked at shutdown", async () => {
     const { clock, vault, auth, tokens } = setup();
     vault.on("POST", "auth/token/renew-self", () => answer(400, { errors: ["past max TTL"] }));
     const first = await tokens.ensure();
@@ -107,7 +119,9 @@ describe("refresh (at INVOKE)", () => {
     clock.advance(41 * MINUTE);
     await tokens.refresh();
     expect(auth.logins).toBe(3);
-    expect(second.dead).toBe(true);
+    expect(second.dead).toBe(false);
+    // token-1 has expired on its own by now; token-2 may be alive.
+    expect(tokens.live.map((t) => t.clientToken)).toEqual(["token-2", "token-3"]);
   });
 
   it("past the token's expiry (a long freeze): a new login, not a renewal", async () => {
@@ -142,10 +156,10 @@ describe("ensure", () => {
 
 describe("withToken and a 403", () => {
 
-  async function run(lookup: number) {
+  async function run(lookup: number, lookupErrors = ["permission denied"]) {
     const s = setup();
     s.vault.on("GET", "secret/x", (req) => answer(req.token === "token-1" ? 403 : 200, req.token === "token-1" ? { errors: ["permission denied"] } : { data: {} }));
-    s.vault.on("GET", "auth/token/lookup-self", () => answer(lookup, lookup === 200 ? { data: {} } : { errors: ["permission denied"] }));
+    s.vault.on("GET", "auth/token/lookup-self", () => answer(lookup, lookup === 200 ? { data: {} } : { errors: lookupErrors }));
     const result = await s.tokens.withToken((t) => s.vault.request({ method: "GET", path: "secret/x", token: t.clientToken })).then(
       (r) => r.status,
       (e: { status?: number }) => `error ${e.status}`,
@@ -159,18 +173,135 @@ describe("withToken and a 403", () => {
     expect(auth.logins).toBe(1);
   });
 
-  it("a token lookup-self cannot vouch for (it fails otherwise): passed through, no login", async () => {
-    const { auth, result } = await run(500);
-    expect(result).toBe("error 403");
-    expect(auth.logins).toBe(1);
-  });
-
-  it("a dead token: one new login and one retry, which succeeds", async () => {
-    const { auth, vault, tokens, result } = await run(403);
+  it("a dead token (Vault says invalid token): one new login and one retry, which succeeds", async () => {
+    const { auth, vault, tokens, result } = await run(403, ["permission denied", "invalid token"]);
     expect(result).toBe(200);
     expect(auth.logins).toBe(2);
     expect(vault.calls.map((c) => `${c.path} ${c.token}`)).toEqual(["secret/x token-1", "auth/token/lookup-self token-1", "secret/x token-2"]);
     expect(tokens.live.map((t) => t.clientToken)).toEqual(["token-2"]);
+  });
+
+  it.each([
+    ["denied (a token revoked from outside answers so)", 403],
+    ["failing", 500],
+  ])("a token lookup-self cannot vouch for (%s): suspected, one new login and one retry; the old token stays on record", async (_, status) => {
+    const { auth, vault, tokens, result } = await run(status);
+    expect(result).toBe(200);
+    expect(auth.logins).toBe(2);
+    expect(vault.calls.map((c) => `${c.path} ${c.token}`)).toEqual(["secret/x token-1", "auth/token/lookup-self token-1", "secret/x token-2"]);
+    expect(tokens.live.map((t) => t.clientToken)).toEqual(["token-1", "token-2"]);
+  });
+});
+
+describe("a Vault that denies everything, lookup-self included (a role with token_no_default_policy)", () => {
+  function denyAll() {
+    const s = setup();
+    s.vault.on("GET", "secret/x", () => answer(403, { errors: ["permission denied"] }));
+    s.vault.on("GET", "auth/token/lookup-self", () => answer(403, { errors: ["permission denied"] }));
+    s.vault.on("POST", "auth/token/revoke-self", () => answer(204));
+    const read = () => s.tokens.withToken((t) => s.vault.request({ method: "GET", path: "secret/x", token: t.clientToken })).then(
+      () => "ok",
+      (e: { status?: number }) => `error ${e.status}`,
+    );
+    return { ...s, read };
+  }
+
+  it("five denied reads: one login for the first suspicion, none for the next four; every token revoked at shutdown", async () => {
+    const { auth, clock, tokens, read, vault } = denyAll();
+    for (let i = 0; i < 5; i++) {
+      expect(await read()).toBe("error 403");
+      clock.advance(SECOND);
+    }
+    expect(auth.logins).toBe(2);
+    expect(await tokens.revokeAll(clock.t + 1_000)).toEqual({ revoked: 2, alreadyGone: 0, failed: 0 });
+    expect(vault.calls.filter((c) => c.path === "auth/token/revoke-self").map((c) => c.token).sort()).toEqual(["token-1", "token-2"]);
+  });
+
+  it("concurrent denials share one check and one login", async () => {
+    const { auth, read, vault } = denyAll();
+    await read(); // the first login (and the first suspicion's)
+    const logins = auth.logins;
+    expect(await Promise.all(Array.from({ length: 5 }, read))).toEqual(Array(5).fill("error 403"));
+    expect(auth.logins).toBe(logins);
+    expect(vault.count("GET", "auth/token/lookup-self")).toBe(2);
+  });
+
+  it("at most one suspicion-driven login a minute, by the wall clock", async () => {
+    const { auth, clock, read } = denyAll();
+    for (let i = 0; i < 180; i++) {
+      await read();
+      clock.advance(SECOND);
+    }
+    // The first login, then one at 0 s, 60 s and 120 s.
+    expect(auth.logins).toBe(4);
+  });
+});
+
+describe("a denial of a token replaced meanwhile", () => {
+  it("is retried once with the current token: no login, and no suspicion spent", async () => {
+    const s = setup();
+    s.vault.on("GET", "auth/token/lookup-self", () => answer(403, { errors: ["permission denied"] }));
+    s.vault.on("GET", "secret/x", (req) => answer(req.token === "token-1" ? 403 : 200, req.token === "token-1" ? { errors: ["permission denied"] } : { data: {} }));
+    const ok = await s.tokens.withToken(async (t) => {
+      // A renewal elsewhere replaced the token while this request was on its way.
+      if (t.clientToken === "token-1") await s.tokens.login();
+      return s.vault.request({ method: "GET", path: "secret/x", token: t.clientToken });
+    });
+    expect(ok.status).toBe(200);
+    expect(s.auth.logins).toBe(2);
+    // The next suspicion may still log in.
+    s.vault.on("GET", "secret/x", (req) => answer(req.token === "token-2" ? 403 : 200, req.token === "token-2" ? { errors: ["permission denied"] } : { data: {} }));
+    await s.tokens.withToken((t) => s.vault.request({ method: "GET", path: "secret/x", token: t.clientToken }));
+    expect(s.auth.logins).toBe(3);
+  });
+});
+
+describe("a suspected token whose new login fails", () => {
+  it("passes the denial through (the request's answer is Vault's 403, not the login's failure)", async () => {
+    const s = setup();
+    s.vault.on("GET", "secret/x", () => answer(403, { errors: ["permission denied"] }));
+    s.vault.on("GET", "auth/token/lookup-self", () => answer(403, { errors: ["permission denied"] }));
+    await s.tokens.ensure();
+    s.auth.fail = new Error("Vault is sealed");
+    const err = (await s.tokens.withToken((t) => s.vault.request({ method: "GET", path: "secret/x", token: t.clientToken })).catch((e: unknown) => e)) as { status?: number };
+    expect(err.status).toBe(403);
+    expect(s.lines.some((l) => l.message === "logging in again on suspicion failed; passing the denial through")).toBe(true);
+  });
+});
+
+describe("waitingToLogIn", () => {
+  it("is true only while there is no usable token and the failed login backs off", async () => {
+    const { auth, clock, tokens } = setup(60);
+    expect(tokens.waitingToLogIn).toBe(false);
+    await tokens.ensure();
+    clock.advance(2 * MINUTE);
+    auth.fail = new Error("connect ECONNREFUSED");
+    await tokens.refresh().catch(() => undefined);
+    expect(tokens.waitingToLogIn).toBe(true);
+    clock.advance(SECOND);
+    expect(tokens.waitingToLogIn).toBe(false);
+  });
+});
+
+describe("logins that Vault refuses", () => {
+  it("are not repeated at every request: the refusal is answered at once until the backoff has passed", async () => {
+    const { auth, clock, tokens } = setup();
+    const { AgentError } = await import("../../src/errors.ts");
+    auth.fail = new AgentError("auth", "login to auth/aws failed (Vault answered 400: entry for role fn-role not found)");
+    let attempts = 0;
+    const login = auth.login.bind(auth);
+    auth.login = () => {
+      attempts++;
+      return login();
+    };
+    for (let i = 0; i < 5; i++) await expect(tokens.ensure()).rejects.toThrow(/entry for role/);
+    expect(attempts).toBe(1);
+    clock.advance(SECOND);
+    await expect(tokens.ensure()).rejects.toThrow(/entry for role/);
+    expect(attempts).toBe(2);
+    auth.fail = undefined;
+    clock.advance(2 * SECOND);
+    expect((await tokens.ensure()).clientToken).toBe("token-1");
   });
 });
 
@@ -207,13 +338,16 @@ describe("outcomes and log lines, for /health and the operator", () => {
     clock.advance(41 * MINUTE);
     vault.on("POST", "auth/token/renew-self", unreachable);
     await tokens.refresh();
+    clock.advance(SECOND);
     await tokens.refresh();
     expect(tokens.outcomes.consecutiveFailures).toBe(2);
     expect(lines.filter((l) => l.message === "token renewal failed; will retry")).toHaveLength(2);
 
     vault.on("POST", "auth/token/renew-self", () => answer(200, { auth: { lease_duration: TTL_S, renewable: true } }));
+    // Backing off for 2 s after the second failure.
+    clock.advance(2 * SECOND);
     await tokens.refresh();
-    expect(tokens.outcomes).toMatchObject({ lastSuccessAt: T0 + 41 * MINUTE, consecutiveFailures: 0 });
+    expect(tokens.outcomes).toMatchObject({ lastSuccessAt: T0 + 41 * MINUTE + 3 * SECOND, consecutiveFailures: 0 });
     expect(lines.filter((l) => l.message === "renewed the token")).toMatchObject([{ level: "INFO", token: 1, ttlSeconds: TTL_S }]);
   });
 });
