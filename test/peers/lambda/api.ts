@@ -11,7 +11,7 @@ import { epochMs } from "./clock.ts";
 import { BodyTooLarge, header, parseJson, readBody, sendAccepted, sendError, sendJson } from "./http.ts";
 import { MAX_EXTENSIONS, MAX_RESPONSE_BYTES, registered, sendInvocation } from "./model.ts";
 import type { EventName, ExtensionParty, Generation, Invocation, Mark } from "./model.ts";
-import type { EmulatorCredentials, LambdaMode } from "./types.ts";
+import type { EmulatorCredentials, ExtensionsApiFailure, LambdaMode } from "./types.ts";
 
 const EXT_PREFIX = "/2020-01-01/extension";
 const RT_PREFIX = "/2018-06-01/runtime";
@@ -31,6 +31,8 @@ export interface ApiHost {
     mode: LambdaMode;
     credentials: EmulatorCredentials;
     credentialsToken: string;
+    failRegister?: ExtensionsApiFailure | undefined;
+    failNext?: ExtensionsApiFailure | undefined;
   };
   mark: Mark;
   emit(event: string, ...args: unknown[]): void;
@@ -97,6 +99,7 @@ export class LambdaApi {
       this.host.emit("register-rejected", name, errorType, errorMessage);
       sendError(res, 403, errorType, errorMessage);
     };
+    if (this.injectFailure("failRegister", name ?? "?", "register", res)) return;
     if (!name) return reject("Extension.InvalidExtensionName", "Empty extension name");
     if (!gen || gen !== this.host.gen || gen.shuttingDown) return reject("Extension.RegistrationClosed", "Extension registration closed already");
     const parsed = parseJson(body);
@@ -147,6 +150,21 @@ export class LambdaApi {
     this.host.notify();
   }
 
+  /** Answers an injected failure (EmulatorOptions.failRegister / failNext) if one is pending; true if it did. */
+  private injectFailure(which: "failRegister" | "failNext", name: string, call: string, res: ServerResponse): boolean {
+    const failure = this.host.config[which];
+    if (!failure) return false;
+    const left = (failure.times ?? 1) - 1;
+    this.host.config[which] = left > 0 ? { ...failure, times: left } : undefined;
+    const body = failure.body ?? JSON.stringify({ errorMessage: `injected ${call} failure`, errorType: "Emulator.InjectedFailure" });
+    this.host.mark(name, `${call}-failed`, `injected ${failure.status}`);
+    if (!res.writableEnded && !res.destroyed) {
+      res.writeHead(failure.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+      res.end(body);
+    }
+    return true;
+  }
+
   /** Finds the caller by its Lambda-Extension-Identifier, or answers 403 as Lambda does. */
   private identify(req: IncomingMessage, res: ServerResponse, gen: Generation | undefined): ExtensionParty | undefined {
     const id = header(req, "Lambda-Extension-Identifier");
@@ -165,6 +183,7 @@ export class LambdaApi {
   private onExtensionNext(req: IncomingMessage, res: ServerResponse, gen: Generation | undefined): void {
     const ext = this.identify(req, res, gen);
     if (!ext || !gen) return;
+    if (this.injectFailure("failNext", ext.name, "next", res)) return;
     const failed = ext.initError ? "InitError" : ext.exitError ? "ExitError" : undefined;
     if (failed) {
       sendError(res, 403, "Extension.InvalidExtensionState", `State transition from ${failed} to Ready failed for extension ${ext.id}`);
@@ -214,7 +233,8 @@ export class LambdaApi {
     this.host.mark(ext.name, `${kind}/error`, `${type}: ${message}`);
     if (!gen.shuttingDown) gen.fatal ??= { source: ext.name, type, message };
     sendAccepted(res);
-    this.host.emit(kind === "init" ? "init-error" : "exit-error", ext.name, type, message);
+    // The raw body goes with the event: a leak scan must see every field the extension sent, not only errorMessage.
+    this.host.emit(kind === "init" ? "init-error" : "exit-error", ext.name, type, message, body);
     this.host.notify();
   }
 

@@ -23,9 +23,9 @@ import { runtimeSpec, type RuntimeSpec } from "./runtimes.ts";
 import { ApiServer } from "./server.ts";
 import { emptyShutdown, gracefulShutdown } from "./shutdown.ts";
 import { StateWaiter } from "./waiter.ts";
-import type { EmulatorError, EmulatorOptions, ExtensionInfo, InitResult, InvokeResult, ShutdownResult, TimelineEntry } from "./types.ts";
+import type { EmulatorError, EmulatorOptions, ExtensionInfo, ExtensionsApiFailure, InitResult, InvokeResult, ShutdownResult, TimelineEntry } from "./types.ts";
 
-export type { EmulatorError, EmulatorOptions, ExtensionInfo, InitResult, InvokeResult, ShutdownResult, TimelineEntry } from "./types.ts";
+export type { EmulatorError, EmulatorOptions, ExtensionInfo, ExtensionsApiFailure, InitResult, InvokeResult, ShutdownResult, TimelineEntry } from "./types.ts";
 export { epochMs } from "./clock.ts";
 export { MAX_EXTENSIONS, MAX_RESPONSE_BYTES } from "./model.ts";
 
@@ -34,7 +34,13 @@ type Phase = "new" | "initializing" | "ready" | "invoking" | "failed" | "shuttin
 type Outcome = "done" | "fatal" | "timeout" | "killed";
 
 export class LambdaEmulator extends EventEmitter {
-  private readonly opts: Required<Omit<EmulatorOptions, "logDir" | "env">> & { env: Record<string, string>; logDir?: string; credentialsToken: string };
+  private readonly opts: Required<Omit<EmulatorOptions, "logDir" | "env" | "failRegister" | "failNext">> & {
+    env: Record<string, string>;
+    logDir?: string;
+    credentialsToken: string;
+    failRegister?: ExtensionsApiFailure | undefined;
+    failNext?: ExtensionsApiFailure | undefined;
+  };
   private phase: Phase = "new";
   private gen: Generation | undefined;
   private readonly waiter = new StateWaiter();
@@ -73,6 +79,8 @@ export class LambdaEmulator extends EventEmitter {
       freezeBetweenInvokes: opts.freezeBetweenInvokes ?? opts.mode !== "lambda-managed-instances",
       runtime: opts.runtime ?? "nodejs",
       ...(opts.logDir ? { logDir: path.resolve(opts.logDir) } : {}),
+      failRegister: opts.failRegister,
+      failNext: opts.failNext,
     };
     if (this.opts.logDir) mkdirSync(this.opts.logDir, { recursive: true });
     this.runtime = runtimeSpec(this.opts.runtime);
@@ -126,6 +134,16 @@ export class LambdaEmulator extends EventEmitter {
     await this.idle(afterMs);
     this.setCredentials(credentials);
     this.recorder.mark("lambda", "restore", credentials.accessKeyId);
+  }
+
+  /** The next `register` call(s) get this failure (see ExtensionsApiFailure); undefined clears it. */
+  failRegister(failure: ExtensionsApiFailure | undefined): void {
+    this.opts.failRegister = failure;
+  }
+
+  /** The next `event/next` call(s) get this failure (see ExtensionsApiFailure); undefined clears it. */
+  failNext(failure: ExtensionsApiFailure | undefined): void {
+    this.opts.failNext = failure;
   }
 
   get frozen(): boolean {

@@ -62,6 +62,20 @@ export interface EmulatorOptions {
   freezeBetweenInvokes?: boolean;
   /** If set, every captured output line of every process is appended to `<logDir>/<source>.log`. */
   logDir?: string;
+  /** Answer the extension's `register` with this failure instead (it stays unregistered). Also settable later: `emulator.failRegister()`. */
+  failRegister?: ExtensionsApiFailure;
+  /** Answer the extension's `event/next` with this failure instead (no event is consumed). Also settable later: `emulator.failNext()`. */
+  failNext?: ExtensionsApiFailure;
+}
+
+/** An Extensions API call answered with an error, or with garbage, instead of what Lambda answers. */
+export interface ExtensionsApiFailure {
+  /** Status of the answer: e.g. 500 for an error, 200 with a `body` that is not an event for garbage. */
+  status: number;
+  /** Raw body; default Lambda's error shape `{"errorMessage","errorType":"Emulator.InjectedFailure"}`. */
+  body?: string;
+  /** How many calls get it; default 1. */
+  times?: number;
 }
 
 export interface ExtensionInfo {
