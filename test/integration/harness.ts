@@ -98,7 +98,22 @@ export class World {
       env: { VAULT_ADDR: this.vault.url, VAULT_AUTH_ROLE: "fn-role", VAULT_AGENT_PORT: String(port), VAULT_LOG_LEVEL: "debug", ...env },
     });
     this.emulators.push(emulator);
+    // What the extension sent Lambda in init/error and exit/error, every field of it, is scanned too.
+    for (const event of ["init-error", "exit-error"]) {
+      emulator.on(event, (source: string, type: string, message: string, body?: string) => {
+        this.keepForScan(`${event}-bodies`, `${source} ${type} ${body ?? message}`);
+      });
+    }
     return emulator;
+  }
+
+  /** Error answers the handler got (status 0 or ≥ 400) go to the leak scan: an error body must never carry a secret. */
+  scanAnswers(answers: Iterable<ProbeResult>): void {
+    for (const a of answers) if (a.status === 0 || a.status >= 400) this.keepForScan("handler-error-bodies", `${a.status} ${a.text ?? a.error ?? ""}`);
+  }
+
+  private keepForScan(name: string, text: string): void {
+    fs.appendFileSync(path.join(this.logDir, `${name}.txt`), `${text}\n`);
   }
 
   /**
@@ -116,8 +131,9 @@ export class World {
   }
 
   /**
-   * Every line every process wrote is checked against every token, password, secret key and
-   * signature the peers issued or saw: none may appear.
+   * Every line every process wrote, every init/error and exit/error body the extension sent Lambda,
+   * and every error answer given to `scanAnswers` is checked against every token, password, secret
+   * key and signature the peers issued or saw: none may appear.
    */
   leakScan(): { lines: number; secrets: number } {
     return scanLogsForSecrets(this.logDir, [...this.sts.issuedSecrets(), ...this.vault.issuedSecrets(), this.identity.secretAccessKey, this.sessionToken]);
