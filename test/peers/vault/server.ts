@@ -288,6 +288,7 @@ export class VaultTestServer {
       id: this.nextRecordId++,
       method: req.method ?? "GET",
       path: "",
+      target: req.url ?? "",
       startedAt: epochMs(),
     };
     this.requestLog.push(record);
