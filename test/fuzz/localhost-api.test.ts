@@ -24,6 +24,7 @@ import { World, freePort, layerBuilt } from "../integration/harness.ts";
 const IN_PROCESS_RUNS = 3_000;
 const BUILT_RUNS = 1_000;
 const KV_PATH = "secret/data/app/config";
+const LEGIT_KV = "secret/data/fuzz-guarded/legit";
 
 let world: World;
 
@@ -185,7 +186,8 @@ function issued(): string[] {
 }
 
 beforeAll(async () => {
-  world = await World.start();
+  // The legitimate requests read a KV secret the fuzz cannot overwrite (no generated path reaches it).
+  world = await World.start({ kv: { "app/config": { api_key: "kv-api-key-7f3a9c", region: "eu-west-1" }, [LEGIT_KV.replace("secret/data/", "")]: { api_key: "legit-api-key-5e1d2b" } } });
 });
 
 afterAll(async () => {
@@ -206,6 +208,7 @@ describe("localhost API fuzz, in process", () => {
       VAULT_AGENT_PORT: String(port),
       VAULT_SECRET_PATH_DB: "database/creds/app",
       VAULT_SECRET_PATH_KV: KV_PATH,
+      VAULT_SECRET_PATH_LEGIT: LEGIT_KV,
       VAULT_SECRET_PATH_AWS: "aws/creds/deploy",
       AWS_ACCESS_KEY_ID: world.identity.accessKeyId,
       AWS_SECRET_ACCESS_KEY: world.identity.secretAccessKey,
@@ -241,7 +244,7 @@ describe("localhost API fuzz, in process", () => {
 
   it("legitimate requests with harmless extra headers succeed", async () => {
     const legit = fc.record({
-      target: fc.constantFrom("/secrets/db", "/secrets/DB", "/secrets/kv?field=api_key", "/aws/credentials/aws", `/v1/${KV_PATH}`, "/health", "/secrets/kv?refresh=true"),
+      target: fc.constantFrom("/secrets/db", "/secrets/DB", "/secrets/legit?field=api_key", "/aws/credentials/aws", `/v1/${LEGIT_KV}`, "/health", "/secrets/legit?refresh=true"),
       token: fc.constantFrom<TokenMode>("valid", "bearer", "aws-header"),
       headers: fc.array(fc.tuple(fc.stringMatching(/^X-Fuzz-[A-Za-z0-9]{1,8}$/), fc.stringMatching(/^[ -~]{0,30}$/)), { maxLength: 3 }),
     });

@@ -318,7 +318,7 @@ describe.concurrent("fault matrix", () => {
   });
 
   describe("slow drip", () => {
-    it("mid-life, answers trickling for longer than VAULT_CLIENT_TIMEOUT: STALE for the declared secret, 504/502 from the proxy, bounded; nothing left", async (ctx) => {
+    it("mid-life, answers trickling for longer than VAULT_CLIENT_TIMEOUT: STALE for the declared secret, 504 from the proxy, bounded; nothing left", async (ctx) => {
       const w = await cell(ctx);
       const fn = await started(w);
       const [first] = await invoke(w, fn, [db()]);
@@ -328,7 +328,7 @@ describe.concurrent("fault matrix", () => {
       expect(stale!.status).toBe(200);
       expect(stale!.xCache).toBe("STALE");
       expect(stale!.json.data.username).toBe(first!.json.data.username);
-      expect([502, 504]).toContain(proxied!.status);
+      expect(proxied!.status).toBe(504);
       w.vault.clearFaults();
       await stopsClean(w, fn);
     });

@@ -99,11 +99,7 @@ export class World {
     });
     this.emulators.push(emulator);
     // What the extension sent Lambda in init/error and exit/error, every field of it, is scanned too.
-    for (const event of ["init-error", "exit-error"]) {
-      emulator.on(event, (source: string, type: string, message: string, body?: string) => {
-        this.keepForScan(`${event}-bodies`, `${source} ${type} ${body ?? message}`);
-      });
-    }
+    emulator.on("error-report", (call: string, source: string, type: string, body: string) => this.keepForScan("extension-error-bodies", `${call} ${source} ${type} ${body}`));
     return emulator;
   }
 

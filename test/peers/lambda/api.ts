@@ -233,8 +233,9 @@ export class LambdaApi {
     this.host.mark(ext.name, `${kind}/error`, `${type}: ${message}`);
     if (!gen.shuttingDown) gen.fatal ??= { source: ext.name, type, message };
     sendAccepted(res);
-    // The raw body goes with the event: a leak scan must see every field the extension sent, not only errorMessage.
-    this.host.emit(kind === "init" ? "init-error" : "exit-error", ext.name, type, message, body);
+    this.host.emit(kind === "init" ? "init-error" : "exit-error", ext.name, type, message);
+    // The raw body too: a leak scan must see every field the extension sent, not only errorMessage.
+    this.host.emit("error-report", `${kind}/error`, ext.name, type, body);
     this.host.notify();
   }
 
