@@ -207,6 +207,47 @@ describe.concurrent("fault matrix", () => {
     });
   });
 
+  describe("errors that echo the request (the token, the signed login headers)", () => {
+    // fixed by defect 5 (branch h-redact): the init/error body and the log carry what Vault echoed:
+    // the AWS session token and the SigV4 signature of the login.
+    it.fails("at init, the login refused with an echo: Extension.AuthFailed with Vault's reason, and no credential in the init/error body or the log", async (ctx) => {
+      const w = await cell(ctx);
+      fault(w, { path: "auth/aws/login", status: 400, echo: true });
+      const fn = await w.lambda({ ...QUICK, ...DB });
+      const init = await fn.start();
+      expect(init.ok).toBe(false);
+      expect(init.error?.type).toBe("Extension.AuthFailed");
+      expect(init.error?.message).toContain("request rejected");
+      await stopsClean(w, fn);
+      w.leakScan();
+    });
+
+    it("mid-life, a declared read refused with an echo of the extension's token: STALE, and the token is in no log line", async (ctx) => {
+      const w = await cell(ctx);
+      const fn = await started(w);
+      await invoke(w, fn, [db()]);
+      fault(w, { path: DB_PATH, status: 500, echo: true });
+      const [stale] = await invoke(w, fn, [db("?refresh=true")]);
+      expect(stale!.xCache).toBe("STALE");
+      w.vault.clearFaults();
+      await stopsClean(w, fn);
+      w.leakScan();
+    });
+
+    // fixed by defect 5 (branch h-redact): the proxy relays Vault's error body as it is, so an error
+    // that echoes the request hands the extension's own token to the handler.
+    it.fails("mid-life, a proxied read refused with an echo: the handler's error answer does not carry the extension's token", async (ctx) => {
+      const w = await cell(ctx);
+      const fn = await started(w);
+      fault(w, { path: KV_PATH, status: 500, echo: true });
+      const [proxied] = await invoke(w, fn, [kv]);
+      expect(proxied!.status).toBe(500);
+      w.vault.clearFaults();
+      await stopsClean(w, fn);
+      w.leakScan();
+    });
+  });
+
   describe("403", () => {
     it("policy denial at init: Extension.SecretReadFailed naming the variable, the path and Vault's answer; the init's token is revoked", async (ctx) => {
       const w = await cell(ctx);
@@ -216,6 +257,8 @@ describe.concurrent("fault matrix", () => {
       expect(init.ok).toBe(false);
       expect(init.error?.type).toBe("Extension.SecretReadFailed");
       expect(init.error?.message).toMatch(/VAULT_SECRET_PATH_DB.*database\/creds\/app.*permission denied/);
+      // The whole init/error body goes to the leak scan.
+      expect(fs.readFileSync(path.join(w.logDir, "extension-error-bodies.txt"), "utf8")).toContain("Extension.SecretReadFailed");
       await stopsClean(w, fn);
     });
 
@@ -300,7 +343,7 @@ describe.concurrent("fault matrix", () => {
       fault(w, { path: DB_PATH, resetMidAnswer: true, times: 1 });
       const [fresh] = await invoke(w, fn, [db("?refresh=true")]);
       expect(fresh!.status).toBe(200);
-      // Two leases from init and the lost answer, one from the retry: Vault issued three.
+      // One lease from init, one whose answer was lost, one from the retry: Vault issued three.
       expect(w.vault.leases().length).toBe(3);
       await stopsClean(w, fn);
     });

@@ -123,3 +123,16 @@ describe("fault kinds", () => {
     expect(server.liveLeases().some((l) => l.leaseId === read.json.lease_id)).toBe(false);
   });
 });
+
+describe("echo", () => {
+  it("status + echo: the error echoes the request, the token and a login's signed headers decoded", async () => {
+    server.addFault({ path: "secret/data/app", status: 500, echo: true, times: 1 });
+    const r = await vault(server.url, "GET", "secret/data/app", { token: server.rootToken });
+    expect(r.status).toBe(500);
+    expect(r.json.errors[0]).toContain(server.rootToken);
+    server.addFault({ path: "auth/aws/login", status: 400, echo: true, times: 1 });
+    const denied = await login(server.url, identity, { role: "fn-role" }).catch((e: Error) => e.message);
+    expect(denied).toContain(identity.sessionToken!);
+    expect(denied).toMatch(/Signature=[0-9a-f]{64}/);
+  });
+});

@@ -13,6 +13,19 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 
+/** The `errors` of an `echo` fault: the request as received, the IAM login's signed headers decoded. */
+export function echoErrors(req: IncomingMessage, body: Buffer): string[] {
+  const text = body.toString("utf8");
+  const errors = [`request rejected: ${req.method} ${req.url} headers=${JSON.stringify(req.headers)} body=${text}`];
+  try {
+    const encoded = (JSON.parse(text) as { iam_request_headers?: unknown }).iam_request_headers;
+    if (typeof encoded === "string") errors.push(`signed request headers: ${Buffer.from(encoded, "base64").toString("utf8")}`);
+  } catch {
+    // Not JSON: the raw body is echoed already.
+  }
+  return errors;
+}
+
 /** A fault applied to matching requests before they are handled. */
 export interface VaultFault {
   /** Logical path without `/v1/` (exact string, with or without the namespace prefix), or a RegExp. */
@@ -26,6 +39,12 @@ export interface VaultFault {
   /** Answer with this status and `{"errors": errors}` instead of handling the request. */
   status?: number;
   errors?: string[];
+  /**
+   * With `status`: the error message echoes what the client sent (its headers, its body, and the
+   * IAM login's headers decoded), as some Vault errors and gateways do. Whatever the client puts in a
+   * request then comes back in an error: the test of "no secret in any error body or log line".
+   */
+  echo?: boolean;
   /** Destroy the connection without answering (before handling the request). */
   drop?: boolean;
   /** Handle the request, send the status line, the headers and half the body, then reset the connection. */

@@ -15,7 +15,7 @@ import { base62, uuid } from "./ids.ts";
 import { type RawRequest, VaultRouter, normalizeNamespace } from "./router.ts";
 import { VaultState } from "./state.ts";
 import { SysBackend } from "./sys.ts";
-import { answerInstead, answersInstead, spoilAnswer, spoilsAnswer, type VaultFault } from "./faults.ts";
+import { answerInstead, answersInstead, echoErrors, spoilAnswer, spoilsAnswer, type VaultFault } from "./faults.ts";
 import { createRootToken } from "./token-store.ts";
 import type {
   LeaseInfo,
@@ -336,7 +336,7 @@ export class VaultTestServer {
       }
       if (fault.status !== undefined) {
         record.faulted = true;
-        this.send(res, record, fault.status, { errors: fault.errors ?? defaultFaultErrors(fault.status, path) });
+        this.send(res, record, fault.status, { errors: fault.errors ?? (fault.echo ? echoErrors(req, body) : defaultFaultErrors(fault.status, path)) });
         return;
       }
       if (answersInstead(fault)) {
