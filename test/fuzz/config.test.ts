@@ -97,7 +97,7 @@ describe("configuration fuzz", () => {
       }),
       { numRuns: RUNS },
     );
-  });
+  }, 120_000);
 
   // fixed by defect 5 (branch h-redact): a credential pasted into the wrong variable is quoted in the
   // configuration error (e.g. `VAULT_AUTH_ROLE: "<the session token>" is not a role name`).

@@ -130,8 +130,9 @@ function fault(w: World, f: VaultFault): void {
   w.vault.addFault(f);
 }
 
-// Each cell has a world of its own (Vault, STS, the emulator); they run side by side.
-describe.concurrent("fault matrix", () => {
+// Each cell has a world of its own (Vault, STS, the emulator); they run side by side. The longest
+// cells take about 12 s alone; the timeout leaves room for a machine busy with other work.
+describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
   describe("Vault down (connection refused)", () => {
     it("at init: Extension.VaultUnreachable within the init limit, naming the address; the next invoke's init works once Vault is back; nothing left", async (ctx) => {
       const w = await cell(ctx);
