@@ -58,7 +58,7 @@ const environment: fc.Arbitrary<Generated> = fc
     extra: fc.dictionary(variableName, value, { maxKeys: 8 }),
   })
   .map(({ base, creds, credentialSubset, extra }) => {
-    const env: Record<string, string> = base ? { VAULT_ADDR: "http://127.0.0.1:8200", AWS_ACCESS_KEY_ID: "AKIAFUZZEXAMPLE", VAULT_SECRET_PATH_DB: "database/creds/app" } : {};
+    const env: Record<string, string> = base ? { VAULT_ADDR: "https://vault.example.com:8200", AWS_ACCESS_KEY_ID: "AKIAFUZZEXAMPLE", VAULT_SECRET_PATH_DB: "database/creds/app" } : {};
     Object.assign(env, extra);
     // Credential variables always hold credential values (what Lambda puts there).
     const credentials: string[] = [];
@@ -83,9 +83,11 @@ function configure(env: Record<string, string>): { messages: string[]; error?: C
 
 describe("configuration fuzz", () => {
   it("every environment is a configuration or a ConfigError naming variables; never another exception, never a credential quoted", () => {
+    let valid = 0;
     fc.assert(
       fc.property(environment, ({ env, credentials }) => {
         const { messages, error } = configure(env);
+        if (!error) valid++;
         if (error) {
           expect(error.problems.length).toBeGreaterThan(0);
           for (const p of error.problems) {
@@ -97,7 +99,58 @@ describe("configuration fuzz", () => {
       }),
       { numRuns: RUNS },
     );
+    // Not vacuous: a good share of the environments are valid, so the deep checks ran too.
+    expect(valid).toBeGreaterThan(RUNS / 40);
   }, 120_000);
+
+  /** A declared secret's path as a user might write it, and everything around it. */
+  const secretPath = fc.oneof(
+    fc.array(fc.oneof(fc.stringMatching(/^[A-Za-z0-9_-]{1,8}$/), fc.constantFrom("..", ".", "", "%2e%2e", "a\\b", "\\..", "x?y", "x#y", "é", "a\u0000b", " a ", "data")), { minLength: 1, maxLength: 5 }).map((segs) => segs.join("/")),
+    fc.string({ maxLength: 30 }),
+  );
+  const pathsEnv = fc.record({ a: secretPath, b: secretPath }).map(({ a, b }) => ({
+    VAULT_ADDR: "https://vault.example.com",
+    AWS_ACCESS_KEY_ID: "AKIAFUZZEXAMPLE",
+    AWS_SECRET_ACCESS_KEY: "fuzz-secret-access-key-value",
+    AWS_SESSION_TOKEN: "fuzz-session-token-value",
+    VAULT_SECRET_PATH_A: a,
+    VAULT_SECRET_PATH_B: b,
+  }));
+  const acceptedPaths = (env: Record<string, string>): string[] => {
+    try {
+      return parseConfig(env).secrets.map((x) => x.path);
+    } catch (err) {
+      if (err instanceof ConfigError) return [];
+      throw err;
+    }
+  };
+
+  it("an accepted secret path has no dot or empty segments (but a trailing slash), no ?, #, % or control characters (the proxy and the reads build URLs from it)", () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(pathsEnv, (env) => {
+        for (const p of acceptedPaths(env)) {
+          accepted++;
+          // One trailing slash is allowed on purpose (a path Vault lists).
+          for (const seg of p.replace(/\/$/, "").split("/")) expect(["", ".", ".."]).not.toContain(seg);
+          expect(p).not.toMatch(/[?#%\u0000-\u001f\u007f]/);
+        }
+      }),
+      { numRuns: 2_000 },
+    );
+    expect(accepted).toBeGreaterThan(100);
+  });
+
+  // fixed by defect 1 (branch h-proxy): a backslash in VAULT_SECRET_PATH_* passes the check, and
+  // relative URL resolution turns `..\` into a step outside the path.
+  it.fails("an accepted secret path has no backslash", () => {
+    fc.assert(
+      fc.property(pathsEnv, (env) => {
+        for (const p of acceptedPaths(env)) expect(p).not.toContain("\\");
+      }),
+      { numRuns: 2_000 },
+    );
+  });
 
   // fixed by defect 5 (branch h-redact): a credential pasted into the wrong variable is quoted in the
   // configuration error (e.g. `VAULT_AUTH_ROLE: "<the session token>" is not a role name`).
