@@ -191,6 +191,25 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
       await stopsClean(w, fn);
     });
 
+    it("at init, on one of two reads, every time: Extension.VaultUnreachable with Vault's answer; the token and the other read's lease are revoked before the extension exits, at every retry of the init", async (ctx) => {
+      const w = await cell(ctx);
+      fault(w, { path: KV_PATH, status });
+      const fn = await w.lambda({ ...QUICK, ...DB, VAULT_SECRET_PATH_KV: KV_PATH });
+      const init = await fn.start();
+      expect(init.ok).toBe(false);
+      expect(init.error?.type).toBe("Extension.VaultUnreachable");
+      expect(init.error?.message).toContain("VAULT_SECRET_PATH_KV");
+      expect(w.vault.leases().length).toBe(1);
+      // Lambda retries a failed init at every invocation: no retry may leave anything behind.
+      for (let retry = 0; retry < 2; retry++) {
+        const again = await fn.invoke({});
+        expect(again.init?.error?.type).toBe("Extension.VaultUnreachable");
+        expect(w.vault.liveTokens()).toEqual([]);
+      }
+      expect(w.vault.leases().length).toBe(3);
+      await stopsClean(w, fn);
+    });
+
     it("mid-life, on every read: the declared secret is served STALE while valid, the proxy relays Vault's answer; nothing left", async (ctx) => {
       const w = await cell(ctx);
       const fn = await started(w);
@@ -558,6 +577,27 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
       await fn.shutdown();
       expect(w.vault.liveTokens().map((t) => t.accessor)).toEqual([orphaned[0]!.accessor]);
       expect(w.vault.liveLeases().every((l) => l.tokenAccessor === orphaned[0]!.accessor)).toBe(true);
+    });
+
+    // fixed by defect 6 (branch h-exit): SHUTDOWN during a login exits at once; the token that login
+    // returns is never revoked.
+    it.fails("SHUTDOWN while a login is in flight (Managed Instances: nothing freezes): the token that login returns is revoked too; nothing left", async (ctx) => {
+      const w = await cell(ctx);
+      const fn = await w.lambda({ ...QUICK, ...DB }, { mode: "lambda-managed-instances", shutdownBudgetMs: 4_000 });
+      expect((await fn.start()).ok).toBe(true);
+      // The token dies outside: the next proxied read finds it dead and logs in again, slowly.
+      w.vault.revokeToken(w.vault.liveTokens()[0]!.accessor);
+      fault(w, { path: "auth/aws/login", latencyMs: 1_000 });
+      const seen = w.vault.requestLog.length;
+      const attempts = w.vault.logins.length;
+      // Its invocation ends with the environment (the emulator settles it when the world closes).
+      void fn.invoke({ requests: [kv] }).catch(() => undefined);
+      await until(() => w.vault.requestLog.slice(seen).some((r) => r.path === "auth/aws/login"), "a login on the wire");
+      await fn.shutdown();
+      // Vault finishes the login it received, whoever is still listening.
+      await until(() => w.vault.logins.length > attempts, "Vault to issue the token");
+      expect(w.vault.liveTokens()).toEqual([]);
+      expect(w.vault.liveLeases()).toEqual([]);
     });
 
     // fixed by defect 2 (branch h-exit): SIGTERM ends the process at once (Node's default); the
