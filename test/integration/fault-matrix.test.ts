@@ -125,7 +125,7 @@ function extensionPid(fn: Fn): number {
   return pid;
 }
 
-/** A fault on one path for the whole cell (removed when the test ends). */
+/** A fault for the rest of the cell (its Vault ends with the test). */
 function fault(w: World, f: VaultFault): void {
   w.vault.addFault(f);
 }
