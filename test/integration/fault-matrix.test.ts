@@ -533,6 +533,39 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
     });
   });
 
+  describe("odd leases (a lease_id with a lease_duration of 0, negative, null or a string)", () => {
+    const oddDurations: unknown[] = [0, -5, null, "30"];
+
+    // fixed by defect 13 (branch h-refresh): an already-expired lease is served as a value (200).
+    it.fails("at init: the read is a Vault error (Extension.SecretReadFailed), never a value; nothing left", async (ctx) => {
+      const w = await cell(ctx);
+      fault(w, { path: DB_PATH, rewrite: (a) => ({ ...a, lease_duration: 0 }) });
+      const fn = await w.lambda({ ...QUICK, ...DB });
+      const init = await fn.start();
+      expect(init.ok).toBe(false);
+      expect(init.error?.type).toBe("Extension.SecretReadFailed");
+      await stopsClean(w, fn);
+    });
+
+    // fixed by defect 13 (branch h-refresh): each odd answer is served as a fresh value (200 MISS,
+    // a new database user per request).
+    it.fails("mid-life, forced refreshes answered with odd leases: the held valid value is served STALE, never the odd one; nothing left", async (ctx) => {
+      const w = await cell(ctx);
+      const fn = await started(w);
+      const [first] = await invoke(w, fn, [db()]);
+      let n = 0;
+      fault(w, { path: DB_PATH, rewrite: (a) => ({ ...a, lease_duration: oddDurations[n++ % oddDurations.length] }) });
+      const answers = await invoke(w, fn, oddDurations.map(() => db("?refresh=true")));
+      for (const a of answers) {
+        expect(a.status).toBe(200);
+        expect(a.xCache).toBe("STALE");
+        expect(a.json.data.username).toBe(first!.json.data.username);
+      }
+      w.vault.clearFaults();
+      await stopsClean(w, fn);
+    });
+  });
+
   describe("freeze", () => {
     it("longer than a lease: the next invocation gets live credentials, never the expired ones; nothing left", async (ctx) => {
       const w = await cell(ctx, { databaseRole: { default_ttl: "3s", max_ttl: "1m" } });

@@ -136,3 +136,13 @@ describe("echo", () => {
     expect(denied).toMatch(/Signature=[0-9a-f]{64}/);
   });
 });
+
+describe("rewrite", () => {
+  it("Vault handles the request (the lease exists), the client gets the rewritten answer", async () => {
+    server.addFault({ path: "database/creds/app", rewrite: (a) => ({ ...a, lease_duration: 0 }), times: 1 });
+    const r = await vault(server.url, "GET", "database/creds/app", { token: server.rootToken });
+    expect(r.status).toBe(200);
+    expect(r.json.lease_duration).toBe(0);
+    expect(server.liveLeases().some((l) => l.leaseId === r.json.lease_id)).toBe(true);
+  });
+});

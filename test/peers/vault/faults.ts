@@ -5,7 +5,7 @@
  *
  * - faults that answer INSTEAD of Vault (`hang`, `huge`, `redirect`): the request is never handled,
  *   so nothing is created in Vault;
- * - faults that spoil Vault's OWN answer (`resetMidAnswer`, `drip`): the request is handled first
+ * - faults that spoil Vault's OWN answer (`resetMidAnswer`, `drip`, `rewrite`): the request is handled first
  *   (a token or a lease may be issued, a write is done), then the answer is cut or trickled, as when
  *   a connection dies between Vault and its client after Vault did the work.
  *
@@ -51,6 +51,8 @@ export interface VaultFault {
   resetMidAnswer?: boolean;
   /** Handle the request, then send its body `bytes` bytes every `everyMs` ms (Content-Length announced up front). */
   drip?: { everyMs: number; bytes?: number };
+  /** Handle the request, then answer `rewrite(Vault's JSON answer)` instead (e.g. an odd `lease_duration`). */
+  rewrite?: (answer: any) => unknown;
   /** Never answer: the connection stays open until the client gives up or the server closes. */
   hang?: boolean;
   /** Answer 200 with a JSON body of this many bytes, streamed (never held in memory), instead of handling. */
@@ -66,7 +68,7 @@ export function answersInstead(f: VaultFault): boolean {
 
 /** True when the fault spoils the answer Vault produced (the request is handled first). */
 export function spoilsAnswer(f: VaultFault): boolean {
-  return f.resetMidAnswer === true || f.drip !== undefined;
+  return f.resetMidAnswer === true || f.drip !== undefined || f.rewrite !== undefined;
 }
 
 /** The answer of a fault that answers instead of Vault; resolves once the answer is over (or abandoned). */
@@ -84,10 +86,14 @@ export function answerInstead(f: VaultFault, req: IncomingMessage, res: ServerRe
   return closed;
 }
 
-/** Writes Vault's answer `text` with `status`, spoiled as the fault says. */
-export function spoilAnswer(f: VaultFault, res: ServerResponse, status: number, text: string): void {
-  const body = Buffer.from(text);
+/** Writes Vault's answer (`answer`, as JSON) with `status`, spoiled as the fault says. */
+export function spoilAnswer(f: VaultFault, res: ServerResponse, status: number, answer: unknown): void {
+  const body = Buffer.from(`${JSON.stringify(f.rewrite ? f.rewrite(answer) : answer)}\n`);
   res.writeHead(status, { "Content-Type": "application/json", "Content-Length": body.length, "Cache-Control": "no-store" });
+  if (!f.resetMidAnswer && !f.drip) {
+    res.end(body);
+    return;
+  }
   if (f.resetMidAnswer) {
     res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.socket?.resetAndDestroy());
     return;

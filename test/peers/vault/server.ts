@@ -379,7 +379,7 @@ export class VaultTestServer {
     if (spoil && body !== undefined && !head) {
       record.faulted = true;
       if (spoil.resetMidAnswer) record.dropped = true;
-      spoilAnswer(spoil, res, status, `${JSON.stringify(body)}\n`);
+      spoilAnswer(spoil, res, status, body);
       return;
     }
     res.setHeader("Cache-Control", "no-store");
