@@ -119,10 +119,17 @@ function peakRss(pid: number): number {
   return Number(m?.[1] ?? 0) * 1024;
 }
 
+const EXTENSION = "vault-lambda-agent";
+
 function extensionPid(fn: Fn): number {
   const pid = fn.extensionInfo()[0]?.pid;
   if (pid === undefined) throw new Error("no extension process");
   return pid;
+}
+
+/** Waits until the extension process has exited (the emulator saw it go). */
+async function gone(fn: Fn): Promise<void> {
+  await until(() => fn.timeline.some((t) => t.source === EXTENSION && t.what === "exit"), "the extension to exit");
 }
 
 /** A fault for the rest of the cell (its Vault ends with the test). */
@@ -599,8 +606,8 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
       const w = await cell(ctx, { role: { token_ttl: "1m", token_max_ttl: "2m" } });
       const fn = await started(w);
       await invoke(w, fn, [db()]);
-      process.kill(extensionPid(fn), "SIGKILL");
-      await until(() => fn.timeline.some((t) => t.source === "vault-lambda-agent" && t.what === "exit"), "the extension to be gone");
+      expect(fn.signal(EXTENSION, "SIGKILL")).toBe(true);
+      await gone(fn);
       const orphaned = w.vault.liveTokens();
       expect(orphaned).toHaveLength(1);
       // Left alive, but only until the token's TTL (1 min), and its lease dies with it.
@@ -640,11 +647,12 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
       const w = await cell(ctx);
       const fn = await started(w);
       await invoke(w, fn, [db()]);
-      const pid = extensionPid(fn);
-      process.kill(pid, "SIGTERM");
-      // The SIGTERM is delivered when the next event thaws the environment.
-      await fn.invoke({ requests: [db()] });
+      expect(fn.signal(EXTENSION, "SIGTERM")).toBe(true);
+      await gone(fn);
       expect(w.vault.tokens()[0]!.revokedAt).toBeDefined();
+      // Lambda initialises the environment again at the next invoke.
+      const [a] = await invoke(w, fn, [db()]);
+      expect(a!.status).toBe(200);
       await stopsClean(w, fn);
     });
   });
@@ -652,7 +660,8 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
   describe("Extensions API failing", () => {
     it("register answers an error before anything was obtained (early registration): the extension exits, nothing was obtained; the next init works", async (ctx) => {
       const w = await cell(ctx);
-      const fn = await w.lambda({ ...QUICK, ...DB }, { failRegister: { status: 500 } });
+      const fn = await w.lambda({ ...QUICK, ...DB });
+      fn.addFault({ route: "register", status: 500, body: '{"errorType":"Internal","errorMessage":"injected"}' });
       const init = await fn.start();
       expect(init.ok).toBe(false);
       expect(w.vault.tokens()).toEqual([]);
@@ -662,7 +671,7 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
     });
 
     for (const [what, failure] of [
-      ["an error", { status: 500 }],
+      ["an error", { status: 500, body: '{"errorType":"Internal","errorMessage":"injected"}' }],
       ["garbage", { status: 200, body: "<html>not the Extensions API</html>" }],
     ] as const) {
       // fixed by defect 2 (branch h-exit): when register fails after the init work (a secret written
@@ -672,7 +681,8 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vla-matrix-"));
         ctx.onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
         const file = path.join(dir, "secrets", "db.json");
-        const fn = await w.lambda({ ...QUICK, ...DB, VAULT_SECRET_FILE_DB: file }, { failRegister: failure });
+        const fn = await w.lambda({ ...QUICK, ...DB, VAULT_SECRET_FILE_DB: file });
+        fn.addFault({ route: "register", ...failure });
         const init = await fn.start();
         expect(init.ok).toBe(false);
         expect(w.vault.leases().length).toBe(1);
@@ -686,7 +696,8 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
       // leaving what its init obtained alive in Vault.
       it.fails(`event/next answers ${what} at the end of init: the extension revokes what the init obtained before it exits; nothing left`, async (ctx) => {
         const w = await cell(ctx);
-        const fn = await w.lambda({ ...QUICK, ...DB }, { failNext: failure });
+        const fn = await w.lambda({ ...QUICK, ...DB });
+        fn.addFault({ route: "event/next", ...failure });
         const init = await fn.start();
         expect(init.ok).toBe(false);
         expect(w.vault.leases().length).toBe(1);
@@ -699,7 +710,8 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
         const w = await cell(ctx);
         const fn = await started(w);
         await invoke(w, fn, [db()]);
-        fn.failNext(failure);
+        // Its `next` after this INVOKE gets the fault (the one waiting since init gets the INVOKE).
+        fn.addFault({ route: "event/next", ...failure });
         const inv = await fn.invoke({ requests: [db()] });
         expect(inv.ok).toBe(false);
         const heldBefore = w.vault.tokens()[0]!;

@@ -11,7 +11,7 @@ import { epochMs } from "./clock.ts";
 import { BodyTooLarge, header, parseJson, readBody, sendAccepted, sendError, sendJson } from "./http.ts";
 import { MAX_EXTENSIONS, MAX_RESPONSE_BYTES, registered, sendInvocation } from "./model.ts";
 import type { EventName, ExtensionParty, Generation, Invocation, Mark } from "./model.ts";
-import type { EmulatorCredentials, ExtensionsApiFailure, LambdaMode } from "./types.ts";
+import type { EmulatorCredentials, ExtensionsApiFault, LambdaMode } from "./types.ts";
 
 const EXT_PREFIX = "/2020-01-01/extension";
 const RT_PREFIX = "/2018-06-01/runtime";
@@ -31,13 +31,13 @@ export interface ApiHost {
     mode: LambdaMode;
     credentials: EmulatorCredentials;
     credentialsToken: string;
-    failRegister?: ExtensionsApiFailure | undefined;
-    failNext?: ExtensionsApiFailure | undefined;
   };
   mark: Mark;
   emit(event: string, ...args: unknown[]): void;
   /** Wakes the lifecycle's waiters after a state change. */
   notify(): void;
+  /** The fault that answers this call instead of the API, if one applies (and is consumed by it). */
+  takeFault(route: ExtensionsApiFault["route"]): ExtensionsApiFault | undefined;
 }
 
 export class LambdaApi {
@@ -60,6 +60,9 @@ export class LambdaApi {
     const route = routes[pathname];
     if (route) {
       if (method !== route[0]) return sendError(res, 405, "MethodNotAllowed", `${method} ${pathname}: use ${route[0]}`);
+      const faultRoute = pathname === `${EXT_PREFIX}/register` ? "register" : pathname === `${EXT_PREFIX}/event/next` ? "event/next" : undefined;
+      const fault = faultRoute && this.host.takeFault(faultRoute);
+      if (fault) return this.answerFault(req, res, fault);
       return route[1]();
     }
     if (rtMatch) {
@@ -68,6 +71,16 @@ export class LambdaApi {
     }
     // The Telemetry and Logs APIs are not emulated: say so rather than accept and never deliver.
     sendError(res, 404, "NotFound", `${method} ${pathname} is not emulated`);
+  }
+
+  /** A fault's answer: the request is read and dropped; nothing in the environment changes. */
+  private async answerFault(req: IncomingMessage, res: ServerResponse, fault: ExtensionsApiFault): Promise<void> {
+    await readBody(req).catch(() => undefined);
+    const body = fault.body ?? "<html>bad gateway</html>";
+    this.host.mark(header(req, "Lambda-Extension-Name") ?? "?", "fault", `${fault.route} answered ${fault.status ?? 200}`);
+    if (res.writableEnded || res.destroyed) return;
+    res.writeHead(fault.status ?? 200, { "content-type": "text/html", "content-length": Buffer.byteLength(body) });
+    res.end(body);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -99,7 +112,6 @@ export class LambdaApi {
       this.host.emit("register-rejected", name, errorType, errorMessage);
       sendError(res, 403, errorType, errorMessage);
     };
-    if (this.injectFailure("failRegister", name ?? "?", "register", res)) return;
     if (!name) return reject("Extension.InvalidExtensionName", "Empty extension name");
     if (!gen || gen !== this.host.gen || gen.shuttingDown) return reject("Extension.RegistrationClosed", "Extension registration closed already");
     const parsed = parseJson(body);
@@ -150,21 +162,6 @@ export class LambdaApi {
     this.host.notify();
   }
 
-  /** Answers an injected failure (EmulatorOptions.failRegister / failNext) if one is pending; true if it did. */
-  private injectFailure(which: "failRegister" | "failNext", name: string, call: string, res: ServerResponse): boolean {
-    const failure = this.host.config[which];
-    if (!failure) return false;
-    const left = (failure.times ?? 1) - 1;
-    this.host.config[which] = left > 0 ? { ...failure, times: left } : undefined;
-    const body = failure.body ?? JSON.stringify({ errorMessage: `injected ${call} failure`, errorType: "Emulator.InjectedFailure" });
-    this.host.mark(name, `${call}-failed`, `injected ${failure.status}`);
-    if (!res.writableEnded && !res.destroyed) {
-      res.writeHead(failure.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-      res.end(body);
-    }
-    return true;
-  }
-
   /** Finds the caller by its Lambda-Extension-Identifier, or answers 403 as Lambda does. */
   private identify(req: IncomingMessage, res: ServerResponse, gen: Generation | undefined): ExtensionParty | undefined {
     const id = header(req, "Lambda-Extension-Identifier");
@@ -183,7 +180,6 @@ export class LambdaApi {
   private onExtensionNext(req: IncomingMessage, res: ServerResponse, gen: Generation | undefined): void {
     const ext = this.identify(req, res, gen);
     if (!ext || !gen) return;
-    if (this.injectFailure("failNext", ext.name, "next", res)) return;
     const failed = ext.initError ? "InitError" : ext.exitError ? "ExitError" : undefined;
     if (failed) {
       sendError(res, 403, "Extension.InvalidExtensionState", `State transition from ${failed} to Ready failed for extension ${ext.id}`);

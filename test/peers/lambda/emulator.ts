@@ -23,9 +23,9 @@ import { runtimeSpec, type RuntimeSpec } from "./runtimes.ts";
 import { ApiServer } from "./server.ts";
 import { emptyShutdown, gracefulShutdown } from "./shutdown.ts";
 import { StateWaiter } from "./waiter.ts";
-import type { EmulatorError, EmulatorOptions, ExtensionInfo, ExtensionsApiFailure, InitResult, InvokeResult, ShutdownResult, TimelineEntry } from "./types.ts";
+import type { EmulatorError, EmulatorOptions, ExtensionInfo, ExtensionsApiFault, InitResult, InvokeResult, ShutdownResult, TimelineEntry } from "./types.ts";
 
-export type { EmulatorError, EmulatorOptions, ExtensionInfo, ExtensionsApiFailure, InitResult, InvokeResult, ShutdownResult, TimelineEntry } from "./types.ts";
+export type { EmulatorError, EmulatorOptions, ExtensionInfo, ExtensionsApiFault, InitResult, InvokeResult, ShutdownResult, TimelineEntry } from "./types.ts";
 export { epochMs } from "./clock.ts";
 export { MAX_EXTENSIONS, MAX_RESPONSE_BYTES } from "./model.ts";
 
@@ -34,13 +34,7 @@ type Phase = "new" | "initializing" | "ready" | "invoking" | "failed" | "shuttin
 type Outcome = "done" | "fatal" | "timeout" | "killed";
 
 export class LambdaEmulator extends EventEmitter {
-  private readonly opts: Required<Omit<EmulatorOptions, "logDir" | "env" | "failRegister" | "failNext">> & {
-    env: Record<string, string>;
-    logDir?: string;
-    credentialsToken: string;
-    failRegister?: ExtensionsApiFailure | undefined;
-    failNext?: ExtensionsApiFailure | undefined;
-  };
+  private readonly opts: Required<Omit<EmulatorOptions, "logDir" | "env">> & { env: Record<string, string>; logDir?: string; credentialsToken: string };
   private phase: Phase = "new";
   private gen: Generation | undefined;
   private readonly waiter = new StateWaiter();
@@ -49,6 +43,7 @@ export class LambdaEmulator extends EventEmitter {
   private readonly processes: Processes;
   private readonly server: ApiServer;
   private readonly runtime: RuntimeSpec;
+  private readonly faults: Array<ExtensionsApiFault & { seen: number; left: number }> = [];
 
   constructor(opts: EmulatorOptions) {
     super();
@@ -79,8 +74,6 @@ export class LambdaEmulator extends EventEmitter {
       freezeBetweenInvokes: opts.freezeBetweenInvokes ?? opts.mode !== "lambda-managed-instances",
       runtime: opts.runtime ?? "nodejs",
       ...(opts.logDir ? { logDir: path.resolve(opts.logDir) } : {}),
-      failRegister: opts.failRegister,
-      failNext: opts.failNext,
     };
     if (this.opts.logDir) mkdirSync(this.opts.logDir, { recursive: true });
     this.runtime = runtimeSpec(this.opts.runtime);
@@ -95,6 +88,7 @@ export class LambdaEmulator extends EventEmitter {
       mark: this.recorder.mark,
       emit,
       notify: () => this.waiter.notify(),
+      takeFault: (route) => this.takeFault(route),
     };
     this.server = new ApiServer(new LambdaApi(apiHost));
     this.processes = new Processes({
@@ -136,18 +130,37 @@ export class LambdaEmulator extends EventEmitter {
     this.recorder.mark("lambda", "restore", credentials.accessKeyId);
   }
 
-  /** The next `register` call(s) get this failure (see ExtensionsApiFailure); undefined clears it. */
-  failRegister(failure: ExtensionsApiFailure | undefined): void {
-    this.opts.failRegister = failure;
-  }
-
-  /** The next `event/next` call(s) get this failure (see ExtensionsApiFailure); undefined clears it. */
-  failNext(failure: ExtensionsApiFailure | undefined): void {
-    this.opts.failNext = failure;
-  }
-
   get frozen(): boolean {
     return this.processes.frozen;
+  }
+
+  /** Answers matching Extensions API calls wrongly from now on (README, "Faults"). */
+  addFault(fault: ExtensionsApiFault): void {
+    this.faults.push({ ...fault, seen: 0, left: fault.times ?? 1 });
+  }
+
+  private takeFault(route: ExtensionsApiFault["route"]): ExtensionsApiFault | undefined {
+    for (const f of this.faults) {
+      if (f.route !== route || f.left <= 0) continue;
+      if (f.seen++ < (f.skip ?? 0)) continue;
+      f.left--;
+      return f;
+    }
+    return undefined;
+  }
+
+  /**
+   * Sends `signal` to one process of the environment ("runtime" or an extension's name), thawed
+   * first: what an operator's `kill` (or a container stop) does, which Lambda itself never does to
+   * an extension. False when that process is not alive.
+   */
+  signal(source: string, signal: NodeJS.Signals): boolean {
+    const gen = this.gen;
+    const proc = source === "runtime" ? gen?.runtime.proc : gen?.extensions.find((e) => e.name === source)?.proc;
+    if (!gen || !proc || proc.exited) return false;
+    this.processes.thaw(gen);
+    this.recorder.mark(source, signal);
+    return proc.signal(signal);
   }
 
   get timeline(): TimelineEntry[] {

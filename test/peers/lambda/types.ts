@@ -62,19 +62,22 @@ export interface EmulatorOptions {
   freezeBetweenInvokes?: boolean;
   /** If set, every captured output line of every process is appended to `<logDir>/<source>.log`. */
   logDir?: string;
-  /** Answer the extension's `register` with this failure instead (it stays unregistered). Also settable later: `emulator.failRegister()`. */
-  failRegister?: ExtensionsApiFailure;
-  /** Answer the extension's `event/next` with this failure instead (no event is consumed). Also settable later: `emulator.failNext()`. */
-  failNext?: ExtensionsApiFailure;
 }
 
-/** An Extensions API call answered with an error, or with garbage, instead of what Lambda answers. */
-export interface ExtensionsApiFailure {
-  /** Status of the answer: e.g. 500 for an error, 200 with a `body` that is not an event for garbage. */
-  status: number;
-  /** Raw body; default Lambda's error shape `{"errorMessage","errorType":"Emulator.InjectedFailure"}`. */
+/**
+ * An Extensions API call answered wrongly on purpose, to test an extension's exit paths: the
+ * matching call gets `status` with `body` as is (default: `200` with a body that is not JSON and no
+ * `Lambda-Extension-Identifier`, i.e. garbage), and the call changes nothing in the environment.
+ */
+export interface ExtensionsApiFault {
+  route: "register" | "event/next";
+  /** Default 200. */
+  status?: number;
+  /** Sent as is; default `<html>bad gateway</html>`. */
   body?: string;
-  /** How many calls get it; default 1. */
+  /** Matching calls let through before the fault applies (default 0). */
+  skip?: number;
+  /** How many calls it applies to (default 1). */
   times?: number;
 }
 
