@@ -628,7 +628,8 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
       expect((await fn.start()).ok).toBe(true);
       // The token dies outside: the next proxied read finds it dead and logs in again, slowly.
       w.vault.revokeToken(w.vault.liveTokens()[0]!.accessor);
-      fault(w, { path: "auth/aws/login", latencyMs: 1_000 });
+      // Held 500 ms: inside VAULT_CLIENT_TIMEOUT (1 s), so the login succeeds for the extension too.
+      fault(w, { path: "auth/aws/login", latencyMs: 500, times: 1 });
       const seen = w.vault.requestLog.length;
       const attempts = w.vault.logins.length;
       // Its invocation ends with the environment (the emulator settles it when the world closes).
