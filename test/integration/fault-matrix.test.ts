@@ -261,9 +261,8 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
       w.leakScan();
     });
 
-    // found by this matrix, closest to defect 5 (branch h-redact), whose list does not name it: the
-    // proxy relays Vault's error body as it is, so an error that echoes the request hands the
-    // extension's own token to the handler (DESIGN 5.1: no token in any HTTP error body).
+    // fixed by defect 5 (branch h-redact): the proxy relays Vault's error body as it is, so an error
+    // that echoes the request hands the extension's own token to the handler.
     it.fails("mid-life, a proxied read refused with an echo: the handler's error answer does not carry the extension's token", async (ctx) => {
       const w = await cell(ctx);
       const fn = await started(w);
