@@ -98,7 +98,18 @@ export class World {
       env: { VAULT_ADDR: this.vault.url, VAULT_AUTH_ROLE: "fn-role", VAULT_AGENT_PORT: String(port), VAULT_LOG_LEVEL: "debug", ...env },
     });
     this.emulators.push(emulator);
+    // What the extension sent Lambda in init/error and exit/error, every field of it, is scanned too.
+    emulator.on("error-report", (call: string, source: string, type: string, body: string) => this.keepForScan("extension-error-bodies", `${call} ${source} ${type} ${body}`));
     return emulator;
+  }
+
+  /** Error answers the handler got (status 0 or ≥ 400) go to the leak scan: an error body must never carry a secret. */
+  scanAnswers(answers: Iterable<ProbeResult>): void {
+    for (const a of answers) if (a.status === 0 || a.status >= 400) this.keepForScan("handler-error-bodies", `${a.status} ${a.text ?? a.error ?? ""}`);
+  }
+
+  private keepForScan(name: string, text: string): void {
+    fs.appendFileSync(path.join(this.logDir, `${name}.txt`), `${text}\n`);
   }
 
   /**
@@ -116,8 +127,9 @@ export class World {
   }
 
   /**
-   * Every line every process wrote is checked against every token, password, secret key and
-   * signature the peers issued or saw: none may appear.
+   * Every line every process wrote, every init/error and exit/error body the extension sent Lambda,
+   * and every error answer given to `scanAnswers` is checked against every token, password, secret
+   * key and signature the peers issued or saw: none may appear.
    */
   leakScan(): { lines: number; secrets: number } {
     const reported = this.emulators.flatMap((e) => e.timeline.filter((t) => t.what === "init/error" || t.what === "exit/error").map((t) => t.detail ?? ""));

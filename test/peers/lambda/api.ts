@@ -230,6 +230,8 @@ export class LambdaApi {
     if (!gen.shuttingDown) gen.fatal ??= { source: ext.name, type, message };
     sendAccepted(res);
     this.host.emit(kind === "init" ? "init-error" : "exit-error", ext.name, type, message);
+    // The raw body too: a leak scan must see every field the extension sent, not only errorMessage.
+    this.host.emit("error-report", `${kind}/error`, ext.name, type, body);
     this.host.notify();
   }
 

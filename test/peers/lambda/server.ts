@@ -32,6 +32,10 @@ export class ApiServer {
     });
     // Long polls wait for minutes while the environment is frozen: no request timeout.
     server.requestTimeout = 0;
+    // Nor an idle timeout (Lambda's Go server has none): Node's default 5 s closes an extension's
+    // kept-alive connection during a long init, and the extension's next call on it races the close
+    // (ECONNRESET on its init/error, seen under load).
+    server.keepAliveTimeout = 0;
     server.on("clientError", (_err, socket) => socket.destroy());
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

@@ -15,6 +15,7 @@ import { base62, uuid } from "./ids.ts";
 import { type RawRequest, VaultRouter, normalizeNamespace } from "./router.ts";
 import { VaultState } from "./state.ts";
 import { SysBackend } from "./sys.ts";
+import { answerInstead, answersInstead, echoErrors, spoilAnswer, spoilsAnswer, type VaultFault } from "./faults.ts";
 import { createRootToken } from "./token-store.ts";
 import type {
   LeaseInfo,
@@ -25,6 +26,7 @@ import type {
 } from "./types.ts";
 
 export { epochMs } from "./clock.ts";
+export type { VaultFault } from "./faults.ts";
 export type {
   LeaseInfo,
   LeaseRevokeReason,
@@ -57,23 +59,6 @@ export interface VaultTestServerOptions {
   resolveFullArn?: (canonicalArn: string) => string | undefined;
   /** Version reported by sys/health (default "1.15.6"). */
   version?: string;
-}
-
-/** A fault applied to matching requests before they are handled. */
-export interface VaultFault {
-  /** Logical path without `/v1/` (exact string, with or without the namespace prefix), or a RegExp. */
-  path: string | RegExp;
-  /** HTTP method to match (any when omitted). */
-  method?: string;
-  /** Delay before the request is handled (or answered/dropped by this fault). */
-  latencyMs?: number;
-  /** How many requests the fault applies to; unlimited when omitted. */
-  times?: number;
-  /** Answer with this status and `{"errors": errors}` instead of handling the request. */
-  status?: number;
-  errors?: string[];
-  /** Destroy the connection without answering. */
-  drop?: boolean;
 }
 
 interface ActiveFault extends VaultFault {
@@ -224,6 +209,46 @@ export class VaultTestServer {
     this.state.sealed = false;
   }
 
+  /**
+   * Vault goes away: the listener closes (new connections are refused) and every open connection is
+   * destroyed. State is kept; `up()` listens again on the same port.
+   */
+  async down(): Promise<void> {
+    if (!this.server.listening) return;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  /** Vault comes back on the same address after `down()`. */
+  async up(): Promise<void> {
+    if (this.server.listening) return;
+    const port = Number(new URL(this.url).port);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, "127.0.0.1", () => {
+        this.server.off("error", reject);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Tokens that are usable now: not revoked, not past their expiry by the wall clock (root excluded).
+   * After an extension stopped, anything here is something it left alive.
+   */
+  liveTokens(): TokenInfo[] {
+    return this.tokens().filter((t) => t.revokedAt === undefined);
+  }
+
+  /** Leases that are alive now: not revoked, not expired, and their token alive (a lease dies with its token). */
+  liveLeases(): LeaseInfo[] {
+    const now = Date.now();
+    this.state.sweep(now);
+    return [...this.state.leases.values()].filter((l) => this.state.leasePhase(l, now) === "live").map((l) => this.state.leaseInfo(l));
+  }
+
   /** Revokes a token "from outside" (by ID or accessor), and with it its leases. */
   revokeToken(tokenOrAccessor: string): boolean {
     const now = Date.now();
@@ -263,6 +288,7 @@ export class VaultTestServer {
       id: this.nextRecordId++,
       method: req.method ?? "GET",
       path: "",
+      target: req.url ?? "",
       startedAt: epochMs(),
     };
     this.requestLog.push(record);
@@ -310,10 +336,17 @@ export class VaultTestServer {
       }
       if (fault.status !== undefined) {
         record.faulted = true;
-        this.send(res, record, fault.status, { errors: fault.errors ?? defaultFaultErrors(fault.status, path) });
+        this.send(res, record, fault.status, { errors: fault.errors ?? (fault.echo ? echoErrors(req, body) : defaultFaultErrors(fault.status, path)) });
+        return;
+      }
+      if (answersInstead(fault)) {
+        record.faulted = true;
+        await answerInstead(fault, req, res, path);
+        finish();
         return;
       }
     }
+    const spoil = fault && spoilsAnswer(fault) ? fault : undefined;
 
     if (!rawPath.startsWith("/v1/")) {
       this.send(res, record, 404, { errors: [] });
@@ -330,19 +363,25 @@ export class VaultTestServer {
     try {
       const outcome = await this.router.route(raw);
       if (outcome.tokenAccessor !== undefined) record.tokenAccessor = outcome.tokenAccessor;
-      this.send(res, record, outcome.result.status, outcome.head ? undefined : outcome.result.body, outcome.head);
+      this.send(res, record, outcome.result.status, outcome.head ? undefined : outcome.result.body, outcome.head, spoil);
     } catch (e) {
       if (e instanceof VaultHttpError) {
-        this.send(res, record, e.status, e.body ?? { errors: e.errors });
+        this.send(res, record, e.status, e.body ?? { errors: e.errors }, false, spoil);
       } else {
-        this.send(res, record, 500, { errors: [`test server error: ${(e as Error).message}`] });
+        this.send(res, record, 500, { errors: [`test server error: ${(e as Error).message}`] }, false, spoil);
       }
     }
   }
 
-  private send(res: ServerResponse, record: VaultRequestRecord, status: number, body: unknown, head = false): void {
+  private send(res: ServerResponse, record: VaultRequestRecord, status: number, body: unknown, head = false, spoil?: VaultFault): void {
     record.status = status;
     if (res.destroyed || res.writableEnded) return;
+    if (spoil && body !== undefined && !head) {
+      record.faulted = true;
+      if (spoil.resetMidAnswer) record.dropped = true;
+      spoilAnswer(spoil, res, status, body);
+      return;
+    }
     res.setHeader("Cache-Control", "no-store");
     if (status === 204 || (body === undefined && !head)) {
       res.writeHead(status);

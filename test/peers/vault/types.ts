@@ -142,6 +142,8 @@ export interface VaultRequestRecord {
   method: string;
   /** Logical path as requested, without `/v1/` and without the query string. */
   path: string;
+  /** The raw request target as sent (path and query, before any decoding): shows a request outside `/v1/`. */
+  target: string;
   /** `X-Vault-Namespace` header value, if sent. */
   namespace?: string;
   /** epochMs() when the request arrived. */
