@@ -235,9 +235,9 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
   });
 
   describe("errors that echo the request (the token, the signed login headers)", () => {
-    // fixed by defect 5 (branch h-redact): the init/error body and the log carry what Vault echoed:
+    // Defect 5 (issue 10), before its fix: the init/error body and the log carry what Vault echoed:
     // the AWS session token and the SigV4 signature of the login.
-    it.fails("at init, the login refused with an echo: Extension.AuthFailed with Vault's reason, and no credential in the init/error body or the log", async (ctx) => {
+    it("at init, the login refused with an echo: Extension.AuthFailed with Vault's reason, and no credential in the init/error body or the log", async (ctx) => {
       const w = await cell(ctx);
       fault(w, { path: "auth/aws/login", status: 400, echo: true });
       const fn = await w.lambda({ ...QUICK, ...DB });
@@ -261,9 +261,9 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
       w.leakScan();
     });
 
-    // fixed by defect 5 (branch h-redact): the proxy relays Vault's error body as it is, so an error
+    // Defect 5 (issue 10), before its fix: the proxy relays Vault's error body as it is, so an error
     // that echoes the request hands the extension's own token to the handler.
-    it.fails("mid-life, a proxied read refused with an echo: the handler's error answer does not carry the extension's token", async (ctx) => {
+    it("mid-life, a proxied read refused with an echo: the handler's error answer does not carry the extension's token", async (ctx) => {
       const w = await cell(ctx);
       const fn = await started(w);
       fault(w, { path: KV_PATH, status: 500, echo: true });
@@ -326,9 +326,9 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
       await stopsClean(w, fn);
     });
 
-    // fixed by defect 4 (branch h-refresh): every denied read looks like a dead token: five reads
+    // Defect 4 (issue 10), before its fix: every denied read looks like a dead token: five reads
     // cause five logins, and the replaced tokens are left alive in Vault.
-    it.fails("lookup-self denied (token_no_default_policy) mid-life: five denied reads cause at most one login; nothing left", async (ctx) => {
+    it("lookup-self denied (token_no_default_policy) mid-life: five denied reads cause at most one login; nothing left", async (ctx) => {
       const w = await cell(ctx);
       const fn = await started(w);
       fault(w, { path: "auth/token/lookup-self", status: 403 });
@@ -375,8 +375,8 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
       await stopsClean(w, fn);
     });
 
-    // fixed by defect 8 (branch h-proxy): a proxied POST reset mid-answer is sent to Vault again.
-    it.fails("mid-life, a proxied POST reset mid-answer: never sent twice; the handler gets a 502", async (ctx) => {
+    // Defect 8 (issue 10), before its fix: a proxied POST reset mid-answer is sent to Vault again.
+    it("mid-life, a proxied POST reset mid-answer: never sent twice; the handler gets a 502", async (ctx) => {
       const w = await cell(ctx);
       const fn = await started(w);
       fault(w, { path: "secret/data/app/new", method: "POST", resetMidAnswer: true, times: 1 });
@@ -432,9 +432,9 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
       await stopsClean(w, fn);
     });
 
-    // fixed by defect 14 (branch h-refresh): past the refresh point with Vault hanging, the handler
+    // Defect 14 (issue 10), before its fix: past the refresh point with Vault hanging, the handler
     // waits VAULT_CLIENT_TIMEOUT for a value that is still valid, and every invocation tries again.
-    it.fails("mid-life, past the refresh point: the valid value at once, and a failing refresh backs off by the wall clock instead of running at every invocation", async (ctx) => {
+    it("mid-life, past the refresh point: the valid value at once, and a failing refresh backs off by the wall clock instead of running at every invocation", async (ctx) => {
       const w = await cell(ctx);
       // A KV secret has no expiry: past VAULT_STATIC_SECRET_TTL it is due for a re-read but stays valid.
       // No retries inside one refresh, so that each refresh is one request to Vault.
@@ -463,9 +463,9 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
   });
 
   describe("huge answer (256 MiB, streamed)", () => {
-    // fixed by defect 7 (branch h-proxy): Vault's answers are read whole, whatever their size: the
+    // Defect 7 (issue 10), before its fix: Vault's answers are read whole, whatever their size: the
     // extension's memory grows by the size of the answer.
-    it.fails("mid-life: the proxy answers 502 and a declared secret stays STALE, the extension's memory stays small; nothing left", async (ctx) => {
+    it("mid-life: the proxy answers 502 and a declared secret stays STALE, the extension's memory stays small; nothing left", async (ctx) => {
       const w = await cell(ctx);
       const fn = await started(w);
       const [first] = await invoke(w, fn, [db()]);
@@ -482,9 +482,9 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
   });
 
   describe("redirect (307 to another origin)", () => {
-    // fixed by defect 9 (branch h-proxy): the 307 is relayed, and the handler's client follows it
+    // Defect 9 (issue 10), before its fix: the 307 is relayed, and the handler's client follows it
     // to the other origin with the caller token.
-    it.fails("mid-life, proxied: 502 naming where Vault redirected; nothing reaches the other origin", async (ctx) => {
+    it("mid-life, proxied: 502 naming where Vault redirected; nothing reaches the other origin", async (ctx) => {
       const w = await cell(ctx);
       const other = await captureOrigin(ctx);
       const fn = await started(w);
@@ -543,8 +543,8 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
   describe("odd leases (a lease_id with a lease_duration of 0, negative, null or a string)", () => {
     const oddDurations: unknown[] = [0, -5, null, "30"];
 
-    // fixed by defect 13 (branch h-refresh): an already-expired lease is served as a value (200).
-    it.fails("at init: the read is a Vault error (Extension.SecretReadFailed), never a value; nothing left", async (ctx) => {
+    // Defect 13 (issue 10), before its fix: an already-expired lease is served as a value (200).
+    it("at init: the read is a Vault error (Extension.SecretReadFailed), never a value; nothing left", async (ctx) => {
       const w = await cell(ctx);
       fault(w, { path: DB_PATH, rewrite: (a) => ({ ...a, lease_duration: 0 }) });
       const fn = await w.lambda({ ...QUICK, ...DB });
@@ -554,9 +554,9 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
       await stopsClean(w, fn);
     });
 
-    // fixed by defect 13 (branch h-refresh): each odd answer is served as a fresh value (200 MISS,
+    // Defect 13 (issue 10), before its fix: each odd answer is served as a fresh value (200 MISS,
     // a new database user per request).
-    it.fails("mid-life, forced refreshes answered with odd leases: the held valid value is served STALE, never the odd one; nothing left", async (ctx) => {
+    it("mid-life, forced refreshes answered with odd leases: the held valid value is served STALE, never the odd one; nothing left", async (ctx) => {
       const w = await cell(ctx);
       const fn = await started(w);
       const [first] = await invoke(w, fn, [db()]);
@@ -619,9 +619,9 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
       expect(w.vault.liveLeases().every((l) => l.tokenAccessor === orphaned[0]!.accessor)).toBe(true);
     });
 
-    // fixed by defect 6 (branch h-exit): SHUTDOWN during a login exits at once; the token that login
+    // Defect 6 (issue 10), before its fix: SHUTDOWN during a login exits at once; the token that login
     // returns is never revoked.
-    it.fails("SHUTDOWN while a login is in flight (Managed Instances: nothing freezes): the token that login returns is revoked too; nothing left", async (ctx) => {
+    it("SHUTDOWN while a login is in flight (Managed Instances: nothing freezes): the token that login returns is revoked too; nothing left", async (ctx) => {
       const w = await cell(ctx);
       const fn = await w.lambda({ ...QUICK, ...DB }, { mode: "lambda-managed-instances", shutdownBudgetMs: 4_000 });
       expect((await fn.start()).ok).toBe(true);
@@ -641,9 +641,9 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
       expect(w.vault.liveLeases()).toEqual([]);
     });
 
-    // fixed by defect 2 (branch h-exit): SIGTERM ends the process at once (Node's default); the
+    // Defect 2 (issue 10), before its fix: SIGTERM ends the process at once (Node's default); the
     // token and the lease stay alive in Vault.
-    it.fails("SIGTERM: the extension revokes what it holds (bounded, about 1 s) and exits; nothing left", async (ctx) => {
+    it("SIGTERM: the extension revokes what it holds (bounded, about 1 s) and exits; nothing left", async (ctx) => {
       const w = await cell(ctx);
       const fn = await started(w);
       await invoke(w, fn, [db()]);
@@ -674,9 +674,9 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
       ["an error", { status: 500, body: '{"errorType":"Internal","errorMessage":"injected"}' }],
       ["garbage", { status: 200, body: "<html>not the Extensions API</html>" }],
     ] as const) {
-      // fixed by defect 2 (branch h-exit): when register fails after the init work (a secret written
+      // Defect 2 (issue 10), before its fix: when register fails after the init work (a secret written
       // to a file registers late), the process exits without revoking or deleting anything.
-      it.fails(`register answers ${what} after the init work (file mode registers late): the token and the lease are revoked and the file deleted`, async (ctx) => {
+      it(`register answers ${what} after the init work (file mode registers late): the token and the lease are revoked and the file deleted`, async (ctx) => {
         const w = await cell(ctx);
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vla-matrix-"));
         ctx.onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -692,9 +692,9 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
         await fn.kill();
       });
 
-      // fixed by defect 2 (branch h-exit): a failing event/next makes the extension exit at once,
+      // Defect 2 (issue 10), before its fix: a failing event/next makes the extension exit at once,
       // leaving what its init obtained alive in Vault.
-      it.fails(`event/next answers ${what} at the end of init: the extension revokes what the init obtained before it exits; nothing left`, async (ctx) => {
+      it(`event/next answers ${what} at the end of init: the extension revokes what the init obtained before it exits; nothing left`, async (ctx) => {
         const w = await cell(ctx);
         const fn = await w.lambda({ ...QUICK, ...DB });
         fn.addFault({ route: "event/next", ...failure });
@@ -704,9 +704,9 @@ describe.concurrent("fault matrix", { timeout: 60_000 }, () => {
         await stopsClean(w, fn);
       });
 
-      // fixed by defect 2 (branch h-exit): a failing event/next makes the extension exit at once,
+      // Defect 2 (issue 10), before its fix: a failing event/next makes the extension exit at once,
       // leaving its token and leases alive in Vault.
-      it.fails(`event/next answers ${what} mid-life: the extension revokes what it holds before it exits; nothing left`, async (ctx) => {
+      it(`event/next answers ${what} mid-life: the extension revokes what it holds before it exits; nothing left`, async (ctx) => {
         const w = await cell(ctx);
         const fn = await started(w);
         await invoke(w, fn, [db()]);
