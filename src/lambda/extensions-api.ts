@@ -84,7 +84,23 @@ interface Answer {
   body: string;
 }
 
-function call(agent: http.Agent, url: string, method: string, headers: Record<string, string>, body?: string): Promise<Answer> {
+/**
+ * One call. A kept-alive socket the server closed while idle fails the request before any answer
+ * (ECONNRESET/EPIPE on a reused socket: the request never reached the API): sent once more, on a
+ * fresh socket, as Node's documentation advises. Any other failure is the caller's to handle.
+ */
+async function call(agent: http.Agent, url: string, method: string, headers: Record<string, string>, body?: string): Promise<Answer> {
+  try {
+    return await callOnce(agent, url, method, headers, body);
+  } catch (err) {
+    if (!(err instanceof IdleSocketClosed)) throw err;
+    return callOnce(agent, url, method, headers, body);
+  }
+}
+
+class IdleSocketClosed extends Error {}
+
+function callOnce(agent: http.Agent, url: string, method: string, headers: Record<string, string>, body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers: { ...headers, ...(body ? { "content-type": "application/json" } : {}) }, agent }, (res) => {
       let data = "";
@@ -97,7 +113,10 @@ function call(agent: http.Agent, url: string, method: string, headers: Record<st
       });
       res.on("error", reject);
     });
-    req.on("error", reject);
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      const idleClosed = req.reusedSocket && (err.code === "ECONNRESET" || err.code === "EPIPE");
+      reject(idleClosed ? new IdleSocketClosed(err.message, { cause: err }) : err);
+    });
     req.end(body);
   });
 }
