@@ -31,6 +31,7 @@ export function lambdaLogLevel(value: string | undefined): LogLevel | undefined 
  */
 const SHORT_SECRET_LENGTH = 6;
 const REDACTED = "[redacted]";
+const NOTHING_KEPT: ReadonlySet<string> = new Set();
 
 /**
  * Every token, password, signature and credential the extension comes across is registered here
@@ -53,10 +54,15 @@ export class Redactor {
     this.short = undefined;
   }
 
-  /** Registers every string value found in a (JSON-like) structure, e.g. a secret's data map. */
+  /**
+   * Registers every string value found in a (JSON-like) structure, e.g. a secret's data map, and
+   * every number long enough to be a credential (a PIN or an account key stored as a JSON number);
+   * shorter numbers are ports and counts far more often than secrets. Booleans are never secrets.
+   */
   addAll(value: unknown, depth = 0): void {
     if (depth > 8 || value === null || value === undefined) return;
     if (typeof value === "string") this.add(value);
+    else if (typeof value === "number" && Number.isFinite(value) && String(value).length >= SHORT_SECRET_LENGTH) this.add(String(value));
     else if (Array.isArray(value)) for (const v of value) this.addAll(v, depth + 1);
     else if (typeof value === "object") for (const v of Object.values(value)) this.addAll(v, depth + 1);
   }
@@ -67,6 +73,33 @@ export class Redactor {
     for (const form of (this.long ??= this.longForms())) if (out.includes(form)) out = out.split(form).join(REDACTED);
     const short = this.short === undefined ? (this.short = this.shortPattern()) : this.short;
     return short ? out.replace(short, REDACTED) : out;
+  }
+
+  /**
+   * One string that stands as a whole value (a log field, a string of a JSON answer): replaced
+   * whole when it is a secret, however short, else scrubbed as text.
+   */
+  scrubValue(text: string): string {
+    return this.secrets.has(text) ? REDACTED : this.scrub(text);
+  }
+
+  /**
+   * A JSON value as JSON text with every string in it scrubbed (`scrubValue`), and nothing else:
+   * keys, numbers, booleans and the structure are the extension's own and stay as they are, so the
+   * text stays the JSON it was whatever a secret looks like (a key name, a number, a piece of JSON).
+   * Scrubbing the encoded text instead would turn `"message":` into `"[redacted]":` for a secret
+   * "message", or `"ms":1234567` into `"ms":[redacted]7`. Keys named in `keep` at the top level keep
+   * their string values too (the logger's own `extension`).
+   */
+  scrubJson(value: unknown, keep: ReadonlySet<string> = NOTHING_KEPT): string {
+    if (this.secrets.size === 0) return JSON.stringify(value);
+    const top = value;
+    const scrubber = this;
+    return JSON.stringify(value, function (this: unknown, key: string, v: unknown) {
+      if (typeof v !== "string") return v;
+      if (this === top && keep.has(key)) return v;
+      return scrubber.scrubValue(v);
+    });
   }
 
   private longForms(): string[] {
@@ -133,6 +166,9 @@ export interface LoggerOptions {
   write?: (line: string, level: LogLevel) => void;
 }
 
+/** Fields whose values the logger writes itself (never a secret, and never to be mangled by one). */
+const LOGGER_OWN: ReadonlySet<string> = new Set(["extension"]);
+
 /** Fields that name a path or URL, logged without their query (which may carry a token: `auth/token/lookup?token=…`). */
 const PATH_FIELDS = new Set(["path", "url"]);
 
@@ -158,7 +194,9 @@ export function createLogger(opts: LoggerOptions): Logger {
     // The timestamp and the level are ours and are kept out of the scrub: a short secret that
     // happens to read "WARN" must not take the level Lambda filters on.
     const head = JSON.stringify({ timestamp: new Date().toISOString(), level: level.toUpperCase() });
-    const rest = opts.redactor.scrub(JSON.stringify({ message, extension: "vault-lambda-agent", requestId, ...withoutQueries(fields) }));
+    // Each string is scrubbed as a value, never the encoded line: a secret equal to a key, a number
+    // or a piece of JSON must not change the line's structure (`Redactor.scrubJson`).
+    const rest = opts.redactor.scrubJson({ message, extension: "vault-lambda-agent", requestId, ...withoutQueries(fields) }, LOGGER_OWN);
     write(`${head.slice(0, -1)},${rest.slice(1)}`, level);
   };
 
