@@ -41,17 +41,27 @@ const NOTHING_KEPT: ReadonlySet<string> = new Set();
  * and in base64.
  */
 export class Redactor {
-  private readonly secrets = new Set<string>();
-  /** The forms of the long secrets, longest first (so that a secret containing another goes whole); rebuilt after an `add`. */
+  /**
+   * Every value known, with how many holds keep it: `Infinity` for one registered for good (`add`,
+   * `addAll`: credentials, tokens, values without a lease), else the number of leases whose values
+   * hold it (`hold`), forgotten when the last of them is released (`release`).
+   */
+  private readonly secrets = new Map<string, number>();
+  /** The forms of the long secrets, longest first (so that a secret containing another goes whole); rebuilt after a change. */
   private long: string[] | undefined;
-  /** One pattern for every form of the short secrets, or null when there are none; rebuilt after an `add`. */
+  /** One pattern for every form of the short secrets, or null when there are none; rebuilt after a change. */
   private short: RegExp | null | undefined;
 
+  /** How many values it knows. */
+  get size(): number {
+    return this.secrets.size;
+  }
+
+  /** Registers a value for good. */
   add(value: unknown): void {
-    if (typeof value !== "string" || value === "" || this.secrets.has(value)) return;
-    this.secrets.add(value);
-    this.long = undefined;
-    this.short = undefined;
+    if (typeof value !== "string" || value === "" || this.secrets.get(value) === Infinity) return;
+    if (!this.secrets.has(value)) this.changed();
+    this.secrets.set(value, Infinity);
   }
 
   /**
@@ -59,12 +69,41 @@ export class Redactor {
    * every number long enough to be a credential (a PIN or an account key stored as a JSON number);
    * shorter numbers are ports and counts far more often than secrets. Booleans are never secrets.
    */
-  addAll(value: unknown, depth = 0): void {
-    if (depth > 8 || value === null || value === undefined) return;
-    if (typeof value === "string") this.add(value);
-    else if (typeof value === "number" && Number.isFinite(value) && String(value).length >= SHORT_SECRET_LENGTH) this.add(String(value));
-    else if (Array.isArray(value)) for (const v of value) this.addAll(v, depth + 1);
-    else if (typeof value === "object") for (const v of Object.values(value)) this.addAll(v, depth + 1);
+  addAll(value: unknown): void {
+    for (const v of valuesIn(value)) this.add(v);
+  }
+
+  /**
+   * Registers the values of a structure for as long as something holds them (a lease's data: once
+   * the lease is dead long enough that its values cannot appear anywhere any more, `release` them).
+   * Returns what to release. A value also registered for good, or held by another lease, stays.
+   */
+  hold(value: unknown): string[] {
+    const held = [...new Set(valuesIn(value))];
+    for (const v of held) {
+      const count = this.secrets.get(v);
+      if (count === undefined) this.changed();
+      this.secrets.set(v, (count ?? 0) + 1);
+    }
+    return held;
+  }
+
+  /** Gives back what `hold` returned: values no longer held by anything are forgotten. */
+  release(held: readonly string[]): void {
+    for (const v of held) {
+      const count = this.secrets.get(v);
+      if (count === undefined || count === Infinity) continue;
+      if (count > 1) this.secrets.set(v, count - 1);
+      else {
+        this.secrets.delete(v);
+        this.changed();
+      }
+    }
+  }
+
+  private changed(): void {
+    this.long = undefined;
+    this.short = undefined;
   }
 
   scrub(text: string): string {
@@ -104,19 +143,30 @@ export class Redactor {
 
   private longForms(): string[] {
     const forms = new Set<string>();
-    for (const s of this.secrets) if (s.length >= SHORT_SECRET_LENGTH) for (const f of formsOf(s, true)) forms.add(f);
+    for (const s of this.secrets.keys()) if (s.length >= SHORT_SECRET_LENGTH) for (const f of formsOf(s, true)) forms.add(f);
     return [...forms].sort((a, b) => b.length - a.length);
   }
 
   private shortPattern(): RegExp | null {
     const forms = new Set<string>();
-    for (const s of this.secrets) if (s.length < SHORT_SECRET_LENGTH) for (const f of formsOf(s, false)) forms.add(f);
+    for (const s of this.secrets.keys()) if (s.length < SHORT_SECRET_LENGTH) for (const f of formsOf(s, false)) forms.add(f);
     if (forms.size === 0) return null;
     const alternatives = [...forms].sort((a, b) => b.length - a.length).map(escapeRegExp);
     // Left: an opening quote (JSON's `"`, or the `"` of an escaped `\"`) or a field's `=`.
     // Right: a closing quote (`"`, or `\"` however deeply escaped), a field separator, a space, or the end.
     return new RegExp(`(?<=["=])(?:${alternatives.join("|")})(?=\\\\*"|[&\\s,;)\\]}]|$)`, "g");
   }
+}
+
+/** The strings in a (JSON-like) structure, and its numbers long enough to be credentials, to depth 8. */
+function valuesIn(value: unknown, depth = 0, out: string[] = []): string[] {
+  if (depth > 8 || value === null || value === undefined) return out;
+  if (typeof value === "string") {
+    if (value !== "") out.push(value);
+  } else if (typeof value === "number" && Number.isFinite(value) && String(value).length >= SHORT_SECRET_LENGTH) out.push(String(value));
+  else if (Array.isArray(value)) for (const v of value) valuesIn(v, depth + 1, out);
+  else if (typeof value === "object") for (const v of Object.values(value)) valuesIn(v, depth + 1, out);
+  return out;
 }
 
 /**
