@@ -160,7 +160,7 @@ describe.concurrent("red team: values that look like structure", { timeout: 60_0
     expect(first!.json.data).toEqual(ODD);
     expect(health1!.json).toBeTypeOf("object");
     // Vault fails every read now, echoing what it was asked: refreshes fail, the value is served STALE.
-    w.vault.addFault({ path: "secret/data/app/odd", status: 500, body: JSON.stringify({ errors: [`internal error near "${ODD.nested.deep.key}" and ${ODD.num}`] }) });
+    w.vault.addFault({ path: "secret/data/app/odd", status: 500, errors: [`internal error near "${ODD.nested.deep.key}" and ${ODD.num}`] });
     await fn.idle(1_200);
     const answers = results(await fn.invoke({ requests: [{ path: "/secrets/odd?refresh=true" }, { path: "/secrets/odd" }, { path: "/health", token: false }] }));
     w.scanAnswers(answers);
