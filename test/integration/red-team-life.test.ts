@@ -137,6 +137,33 @@ describe.concurrent("red team: the lifecycle", { timeout: 60_000 }, () => {
   });
 });
 
+describe.concurrent("red team: SnapStart", { timeout: 60_000 }, () => {
+  it("the revocation before the snapshot fails once: tried again, and the snapshot holds nothing live", async (ctx) => {
+    const w = await world(ctx);
+    const keys = w.newCredentials("snap-revoke-once");
+    const fn = await w.lambda({ ...QUICK, ...DB }, { mode: "snap-start", credentials: keys });
+    w.vault.addFault({ path: "auth/token/revoke-self", status: 503, errors: ["Vault is sealed"], times: 2 });
+    const init = await fn.start();
+    expect(init.ok, JSON.stringify(init.error)).toBe(true);
+    nothingAlive(w);
+    await fn.shutdown();
+  });
+
+  it("the revocation before the snapshot keeps failing: the init fails (no snapshot may hold a live token), naming why", async (ctx) => {
+    const w = await world(ctx, { role: { token_ttl: "1m", token_max_ttl: "2m" } });
+    const keys = w.newCredentials("snap-revoke-never");
+    const fn = await w.lambda({ ...QUICK, ...DB }, { mode: "snap-start", credentials: keys });
+    w.vault.addFault({ path: "auth/token/revoke-self", status: 503, errors: ["Vault is sealed"] });
+    const init = await fn.start();
+    expect(init.ok).toBe(false);
+    expect(init.error?.type).toBe("Extension.VaultUnreachable");
+    expect(init.error?.message).toMatch(/snapshot/);
+    // Vault would not revoke it: it is left to its TTL (1 min), and its lease dies with it; no snapshot holds it.
+    for (const t of w.vault.liveTokens()) expect(t.expiresAt!).toBeLessThanOrEqual(Date.now() + 60_000);
+    await fn.kill();
+  });
+});
+
 describe.concurrent("red team: values that look like structure", { timeout: 60_000 }, () => {
   const ODD = {
     num: 12345678,
