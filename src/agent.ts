@@ -82,9 +82,8 @@ export class Agent {
     if (metrics) this.client.onRequest = (ms, failed) => metrics.vaultRequest(ms, failed);
     this.auth = new Authenticator(this.client, config, log, credentials);
     this.tokens = new TokenManager({ client: this.client, auth: this.auth, graceMs: config.gracePeriodMs, log, metrics });
+    // The token's values were registered with the redactor as the login answered (vault/auth.ts).
     this.tokens.onReplaced = (previous, next) => {
-      redactor.add(next.clientToken);
-      redactor.add(next.accessor);
       if (previous) log.debug("token replaced; secrets read under the old token will be read again", { previous: previous.serial, next: next.serial });
       this.scheduler?.poke();
     };

@@ -7,6 +7,7 @@
  * username and password it ever read, and scrub every log line against all of them.
  */
 import type { Clock } from "../clock.ts";
+import { FORGET_AFTER_MS } from "../lease/policy.ts";
 import type { Logger } from "../log.ts";
 import { revokeEach, type RevocationTally } from "../revocation.ts";
 import type { VaultTransport } from "../vault/client.ts";
@@ -22,11 +23,6 @@ export interface HeldLease {
   values?: readonly string[];
 }
 
-/**
- * How long past its end a lease (and its values) is still kept. By then it is dead in Vault for
- * certain, even if the wall clock was a few minutes off when its end was computed.
- */
-export const FORGET_AFTER_MS = 10 * 60_000;
 
 export class HeldLeases {
   private readonly held = new Map<string, HeldLease>();

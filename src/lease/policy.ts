@@ -122,6 +122,13 @@ export function effectiveEnd(own: Lease, token: TokenView): number {
   return token.dead ? 0 : Math.min(own.expiresAt, token.lease.expiresAt);
 }
 
+/**
+ * How long past its end a lease or a token (and the values the redactor knows of it) is still kept
+ * on record. By then it is dead in Vault for certain, even if the wall clock was a few minutes off
+ * when its end was computed; before then its values could still appear.
+ */
+export const FORGET_AFTER_MS = 10 * 60_000;
+
 // ---------------------------------------------------------------------------------------------
 // Decisions on one lease
 

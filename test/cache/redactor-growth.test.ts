@@ -82,3 +82,31 @@ describe("the redactor and the held leases over many refreshes of a dynamic secr
     expect(env.redactor.scrub("v-app-user-1")).toBe("[redacted]");
   });
 });
+
+describe("the redactor over many logins (a token's max TTL reached again and again)", () => {
+  it("forgets the values of tokens expired long ago, never those of a token that may still be alive", async () => {
+    const clock = new FakeClock();
+    const vault = new FakeVault();
+    const { log, redactor } = testLogger();
+    // Logins as the Authenticator makes them: the token and its accessor held by the redactor.
+    let logins = 0;
+    const auth = {
+      login: async () => {
+        logins++;
+        const grant = { clientToken: `hvs.token-value-${logins}-xxxxxxxx`, accessor: `accessor-value-${logins}-xxxx`, policies: ["app"], leaseDurationS: 600, renewable: false };
+        return { ...grant, redaction: redactor.hold([grant.clientToken, grant.accessor]) };
+      },
+    };
+    const tokens = new TokenManager({ client: vault, auth, graceMs: 10 * SECOND, log, clock: clock.now, random: () => 0 });
+    await tokens.login();
+    for (let i = 0; i < 500; i++) {
+      clock.advance(7 * MINUTE); // past the 10-minute token's refresh point: not renewable, a new login
+      await tokens.refresh(clock.t + 1_000);
+    }
+    expect(logins).toBeGreaterThan(500);
+    expect(redactor.size).toBeLessThanOrEqual(2 * 4);
+    expect(redactor.scrub(`hvs.token-value-${logins}-xxxxxxxx`)).toBe("[redacted]");
+    expect(redactor.scrub(`hvs.token-value-${logins - 1}-xxxxxxxx`)).toBe("[redacted]");
+    expect(redactor.scrub("hvs.token-value-1-xxxxxxxx")).toBe("hvs.token-value-1-xxxxxxxx");
+  });
+});
