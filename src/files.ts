@@ -58,12 +58,18 @@ export class SecretFiles {
     // `wx`: never follow or reuse a file someone else placed at the temp name.
     const fd = fs.openSync(tmp, "wx", 0o600);
     try {
-      fs.writeSync(fd, content);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
+      try {
+        fs.writeSync(fd, content);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(tmp, file);
+    } catch (err) {
+      // The temp file holds the secret (or part of it) and is no file the user asked for.
+      fs.rmSync(tmp, { force: true });
+      throw err;
     }
-    fs.renameSync(tmp, file);
     // The rename itself is durable once the directory is synced.
     const dirFd = openDirectory(dir);
     try {

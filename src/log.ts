@@ -31,6 +31,7 @@ export function lambdaLogLevel(value: string | undefined): LogLevel | undefined 
  */
 const SHORT_SECRET_LENGTH = 6;
 const REDACTED = "[redacted]";
+const NOTHING_KEPT: ReadonlySet<string> = new Set();
 
 /**
  * Every token, password, signature and credential the extension comes across is registered here
@@ -40,25 +41,69 @@ const REDACTED = "[redacted]";
  * and in base64.
  */
 export class Redactor {
-  private readonly secrets = new Set<string>();
-  /** The forms of the long secrets, longest first (so that a secret containing another goes whole); rebuilt after an `add`. */
+  /**
+   * Every value known, with how many holds keep it: `Infinity` for one registered for good (`add`,
+   * `addAll`: credentials, tokens, values without a lease), else the number of leases whose values
+   * hold it (`hold`), forgotten when the last of them is released (`release`).
+   */
+  private readonly secrets = new Map<string, number>();
+  /** The forms of the long secrets, longest first (so that a secret containing another goes whole); rebuilt after a change. */
   private long: string[] | undefined;
-  /** One pattern for every form of the short secrets, or null when there are none; rebuilt after an `add`. */
+  /** One pattern for every form of the short secrets, or null when there are none; rebuilt after a change. */
   private short: RegExp | null | undefined;
 
-  add(value: unknown): void {
-    if (typeof value !== "string" || value === "" || this.secrets.has(value)) return;
-    this.secrets.add(value);
-    this.long = undefined;
-    this.short = undefined;
+  /** How many values it knows. */
+  get size(): number {
+    return this.secrets.size;
   }
 
-  /** Registers every string value found in a (JSON-like) structure, e.g. a secret's data map. */
-  addAll(value: unknown, depth = 0): void {
-    if (depth > 8 || value === null || value === undefined) return;
-    if (typeof value === "string") this.add(value);
-    else if (Array.isArray(value)) for (const v of value) this.addAll(v, depth + 1);
-    else if (typeof value === "object") for (const v of Object.values(value)) this.addAll(v, depth + 1);
+  /** Registers a value for good. */
+  add(value: unknown): void {
+    if (typeof value !== "string" || value === "" || this.secrets.get(value) === Infinity) return;
+    if (!this.secrets.has(value)) this.changed();
+    this.secrets.set(value, Infinity);
+  }
+
+  /**
+   * Registers every string value found in a (JSON-like) structure, e.g. a secret's data map, and
+   * every number long enough to be a credential (a PIN or an account key stored as a JSON number);
+   * shorter numbers are ports and counts far more often than secrets. Booleans are never secrets.
+   */
+  addAll(value: unknown): void {
+    for (const v of valuesIn(value)) this.add(v);
+  }
+
+  /**
+   * Registers the values of a structure for as long as something holds them (a lease's data: once
+   * the lease is dead long enough that its values cannot appear anywhere any more, `release` them).
+   * Returns what to release. A value also registered for good, or held by another lease, stays.
+   */
+  hold(value: unknown): string[] {
+    const held = [...new Set(valuesIn(value))];
+    for (const v of held) {
+      const count = this.secrets.get(v);
+      if (count === undefined) this.changed();
+      this.secrets.set(v, (count ?? 0) + 1);
+    }
+    return held;
+  }
+
+  /** Gives back what `hold` returned: values no longer held by anything are forgotten. */
+  release(held: readonly string[]): void {
+    for (const v of held) {
+      const count = this.secrets.get(v);
+      if (count === undefined || count === Infinity) continue;
+      if (count > 1) this.secrets.set(v, count - 1);
+      else {
+        this.secrets.delete(v);
+        this.changed();
+      }
+    }
+  }
+
+  private changed(): void {
+    this.long = undefined;
+    this.short = undefined;
   }
 
   scrub(text: string): string {
@@ -69,21 +114,59 @@ export class Redactor {
     return short ? out.replace(short, REDACTED) : out;
   }
 
+  /**
+   * One string that stands as a whole value (a log field, a string of a JSON answer): replaced
+   * whole when it is a secret, however short, else scrubbed as text.
+   */
+  scrubValue(text: string): string {
+    return this.secrets.has(text) ? REDACTED : this.scrub(text);
+  }
+
+  /**
+   * A JSON value as JSON text with every string in it scrubbed (`scrubValue`), and nothing else:
+   * keys, numbers, booleans and the structure are the extension's own and stay as they are, so the
+   * text stays the JSON it was whatever a secret looks like (a key name, a number, a piece of JSON).
+   * Scrubbing the encoded text instead would turn `"message":` into `"[redacted]":` for a secret
+   * "message", or `"ms":1234567` into `"ms":[redacted]7`. Keys named in `keep` at the top level keep
+   * their string values too (the logger's own `extension`).
+   */
+  scrubJson(value: unknown, keep: ReadonlySet<string> = NOTHING_KEPT): string {
+    if (this.secrets.size === 0) return JSON.stringify(value);
+    const top = value;
+    const scrubber = this;
+    return JSON.stringify(value, function (this: unknown, key: string, v: unknown) {
+      if (typeof v !== "string") return v;
+      if (this === top && keep.has(key)) return v;
+      return scrubber.scrubValue(v);
+    });
+  }
+
   private longForms(): string[] {
     const forms = new Set<string>();
-    for (const s of this.secrets) if (s.length >= SHORT_SECRET_LENGTH) for (const f of formsOf(s, true)) forms.add(f);
+    for (const s of this.secrets.keys()) if (s.length >= SHORT_SECRET_LENGTH) for (const f of formsOf(s, true)) forms.add(f);
     return [...forms].sort((a, b) => b.length - a.length);
   }
 
   private shortPattern(): RegExp | null {
     const forms = new Set<string>();
-    for (const s of this.secrets) if (s.length < SHORT_SECRET_LENGTH) for (const f of formsOf(s, false)) forms.add(f);
+    for (const s of this.secrets.keys()) if (s.length < SHORT_SECRET_LENGTH) for (const f of formsOf(s, false)) forms.add(f);
     if (forms.size === 0) return null;
     const alternatives = [...forms].sort((a, b) => b.length - a.length).map(escapeRegExp);
     // Left: an opening quote (JSON's `"`, or the `"` of an escaped `\"`) or a field's `=`.
     // Right: a closing quote (`"`, or `\"` however deeply escaped), a field separator, a space, or the end.
     return new RegExp(`(?<=["=])(?:${alternatives.join("|")})(?=\\\\*"|[&\\s,;)\\]}]|$)`, "g");
   }
+}
+
+/** The strings in a (JSON-like) structure, and its numbers long enough to be credentials, to depth 8. */
+function valuesIn(value: unknown, depth = 0, out: string[] = []): string[] {
+  if (depth > 8 || value === null || value === undefined) return out;
+  if (typeof value === "string") {
+    if (value !== "") out.push(value);
+  } else if (typeof value === "number" && Number.isFinite(value) && String(value).length >= SHORT_SECRET_LENGTH) out.push(String(value));
+  else if (Array.isArray(value)) for (const v of value) valuesIn(v, depth + 1, out);
+  else if (typeof value === "object") for (const v of Object.values(value)) valuesIn(v, depth + 1, out);
+  return out;
 }
 
 /**
@@ -133,6 +216,9 @@ export interface LoggerOptions {
   write?: (line: string, level: LogLevel) => void;
 }
 
+/** Fields whose values the logger writes itself (never a secret, and never to be mangled by one). */
+const LOGGER_OWN: ReadonlySet<string> = new Set(["extension"]);
+
 /** Fields that name a path or URL, logged without their query (which may carry a token: `auth/token/lookup?token=…`). */
 const PATH_FIELDS = new Set(["path", "url"]);
 
@@ -158,7 +244,9 @@ export function createLogger(opts: LoggerOptions): Logger {
     // The timestamp and the level are ours and are kept out of the scrub: a short secret that
     // happens to read "WARN" must not take the level Lambda filters on.
     const head = JSON.stringify({ timestamp: new Date().toISOString(), level: level.toUpperCase() });
-    const rest = opts.redactor.scrub(JSON.stringify({ message, extension: "vault-lambda-agent", requestId, ...withoutQueries(fields) }));
+    // Each string is scrubbed as a value, never the encoded line: a secret equal to a key, a number
+    // or a piece of JSON must not change the line's structure (`Redactor.scrubJson`).
+    const rest = opts.redactor.scrubJson({ message, extension: "vault-lambda-agent", requestId, ...withoutQueries(fields) }, LOGGER_OWN);
     write(`${head.slice(0, -1)},${rest.slice(1)}`, level);
   };
 

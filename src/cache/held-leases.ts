@@ -1,9 +1,13 @@
 /**
  * The leases the extension holds, for `/health` and for revocation when it stops: every lease ever
  * read stays here until it is revoked or has expired on its own (a replaced dynamic secret may
- * still be in use by a pooled connection, so it is not revoked early).
+ * still be in use by a pooled connection, so it is not revoked early). A lease expired for longer
+ * than `FORGET_AFTER_MS` is forgotten, and its values with it (`forget`: the redactor releases
+ * them): a long-lived environment re-reading a short dynamic secret would otherwise keep every
+ * username and password it ever read, and scrub every log line against all of them.
  */
 import type { Clock } from "../clock.ts";
+import { FORGET_AFTER_MS } from "../lease/policy.ts";
 import type { Logger } from "../log.ts";
 import { revokeEach, type RevocationTally } from "../revocation.ts";
 import type { VaultTransport } from "../vault/client.ts";
@@ -15,15 +19,34 @@ export interface HeldLease {
   token: TokenState;
   /** End of its effective lease. */
   expiresAt: number;
+  /** Its values as the redactor holds them (`Redactor.hold`), given back when the lease is forgotten. */
+  values?: readonly string[];
 }
+
 
 export class HeldLeases {
   private readonly held = new Map<string, HeldLease>();
 
-  constructor(private readonly now: Clock) {}
+  constructor(
+    private readonly now: Clock,
+    private readonly forget: (values: readonly string[]) => void = () => {},
+  ) {}
 
   track(lease: HeldLease): void {
+    this.forgetExpired();
+    const previous = this.held.get(lease.leaseId);
+    if (previous?.values && previous.values !== lease.values) this.forget(previous.values);
     this.held.set(lease.leaseId, lease);
+  }
+
+  /** Forgets the leases (and gives back the values) of leases that ended more than `FORGET_AFTER_MS` ago. */
+  private forgetExpired(): void {
+    const before = this.now() - FORGET_AFTER_MS;
+    for (const [id, lease] of this.held) {
+      if (lease.expiresAt >= before) continue;
+      this.held.delete(id);
+      if (lease.values) this.forget(lease.values);
+    }
   }
 
   /** A renewal moved the lease's end. */
@@ -35,6 +58,11 @@ export class HeldLeases {
   /** Forgets every lease (SnapStart, once they were revoked before the snapshot). */
   clear(): void {
     this.held.clear();
+  }
+
+  /** How many leases are held (alive or not yet forgotten). */
+  get size(): number {
+    return this.held.size;
   }
 
   /** Leases held and still alive. */

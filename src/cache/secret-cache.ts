@@ -104,7 +104,7 @@ export class SecretCache {
   constructor(private readonly opts: SecretCacheOptions) {
     this.now = opts.clock ?? systemClock;
     this.metrics = opts.metrics ?? NO_METRICS;
-    this.held = new HeldLeases(this.now);
+    this.held = new HeldLeases(this.now, (values) => opts.redactor.release(values));
   }
 
   define(spec: EntrySpec): void {
@@ -131,6 +131,11 @@ export class SecretCache {
   /** Leases held and still alive, for `/health`. */
   get liveLeases(): HeldLease[] {
     return this.held.live();
+  }
+
+  /** How many leases are held for revocation (alive, or expired but not yet forgotten). */
+  get heldLeaseCount(): number {
+    return this.held.size;
   }
 
   /** How an entry is doing, for `/health`. */
@@ -323,10 +328,12 @@ export class SecretCache {
         throw err;
       }
     }, deadline);
-    this.opts.redactor.addAll(record.data);
+    // A leased value is known while its lease could be alive (HeldLeases forgets it some time after
+    // its end); a value without a lease (KV) may be valid anywhere for ever: it is known for good.
+    const values = record.leaseId ? this.opts.redactor.hold(record.data) : (this.opts.redactor.addAll(record.data), undefined);
     entry.value = record;
     this.metrics.count("Reads");
-    if (record.leaseId) this.held.track({ leaseId: record.leaseId, path: record.path, token: record.token, expiresAt: this.effectiveLease(record).expiresAt });
+    if (record.leaseId) this.held.track({ leaseId: record.leaseId, path: record.path, token: record.token, expiresAt: this.effectiveLease(record).expiresAt, values });
     // Declared secrets at info (an operator follows each one); cached proxy reads, one per miss, at debug.
     const level = entry.kind === "declared" ? "info" : "debug";
     this.opts.log[level]("read secret", { secret: entry.label, path: stripQuery(entry.path), leaseId: record.leaseId || undefined, ttlSeconds: record.leaseDurationS });

@@ -62,10 +62,15 @@ export class RefreshScheduler {
     await this.running;
   }
 
+  /** Not before this, after a run that left something due; a time further than any backoff means the clock was set back since: over. */
+  private holdOff(now: number): number {
+    return this.notBefore - now > MAX_BACKOFF_MS ? 0 : this.notBefore;
+  }
+
   private arm(): void {
     if (this.timer) clearTimeout(this.timer);
     const now = this.now();
-    const at = Math.max(this.opts.nextWake(), this.notBefore);
+    const at = Math.max(this.opts.nextWake(), this.holdOff(now));
     const delay = Math.min(Math.max(0, at - now), this.opts.maxSleepMs ?? DEFAULT_MAX_SLEEP_MS);
     this.timer = setTimeout(() => this.fire(), delay);
     this.timer.unref();
@@ -75,7 +80,8 @@ export class RefreshScheduler {
     this.timer = undefined;
     if (this.stopped || this.running) return;
     // A capped sleep, or a poke that armed early: nothing due yet, sleep again.
-    if (Math.max(this.opts.nextWake(), this.notBefore) > this.now()) return this.arm();
+    const now = this.now();
+    if (Math.max(this.opts.nextWake(), this.holdOff(now)) > now) return this.arm();
     this.running = this.opts
       .run()
       .catch((err) => this.opts.log.error("scheduled refresh failed", { error: describe(err) }))

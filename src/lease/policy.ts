@@ -122,10 +122,35 @@ export function effectiveEnd(own: Lease, token: TokenView): number {
   return token.dead ? 0 : Math.min(own.expiresAt, token.lease.expiresAt);
 }
 
+/**
+ * How long past its end a lease or a token (and the values the redactor knows of it) is still kept
+ * on record. By then it is dead in Vault for certain, even if the wall clock was a few minutes off
+ * when its end was computed; before then its values could still appear.
+ */
+export const FORGET_AFTER_MS = 10 * 60_000;
+
 // ---------------------------------------------------------------------------------------------
 // Decisions on one lease
 
+/**
+ * How far before a lease's `obtainedAt` the wall clock may read before the clock is taken to have
+ * stepped back (ordinary corrections by a time service are far smaller).
+ */
+export const CLOCK_STEP_SLACK_MS = 5_000;
+
+/**
+ * The wall clock reads earlier than the moment the lease was obtained: it was set back (nothing
+ * is obtained in the future). The lease then looks younger than it is by the step, and its real
+ * end may have passed while the clock says otherwise: it is not served, and is refreshed now (a
+ * renewal, or a new read or login, counts from the clock as it now is). A step back smaller than
+ * the lease's age is not seen; the time a value may then be served too long is at most that step.
+ */
+export function clockSteppedBack(lease: Lease, now: number): boolean {
+  return now < lease.obtainedAt - CLOCK_STEP_SLACK_MS;
+}
+
 export function decide(lease: Lease, now: number): LeaseAction {
+  if (clockSteppedBack(lease, now)) return lease.renewable ? "renew" : "replace";
   if (now >= lease.expiresAt - lease.graceMs) return "replace";
   if (now >= lease.refreshAt) return lease.renewable ? "renew" : "replace";
   return "keep";
@@ -133,6 +158,8 @@ export function decide(lease: Lease, now: number): LeaseAction {
 
 /** May this value still be served? */
 export function usable(lease: Lease, now: number): boolean {
+  // A value without an end (KV) has none to pass, whatever the clock did.
+  if (Number.isFinite(lease.expiresAt) && clockSteppedBack(lease, now)) return false;
   return now < lease.expiresAt - lease.graceMs;
 }
 
@@ -173,6 +200,7 @@ export function valueAction(v: HeldValue, now: number): LeaseAction {
  */
 export function isFresh(own: Lease, token: TokenView, underCurrentToken: boolean, now: number): boolean {
   if (!underCurrentToken || token.dead) return false;
+  if (now < own.obtainedAt - CLOCK_STEP_SLACK_MS || now < token.lease.obtainedAt - CLOCK_STEP_SLACK_MS) return false;
   return now < own.refreshAt && now < token.lease.expiresAt - own.graceMs;
 }
 
@@ -214,7 +242,8 @@ export function afterFailure(previous: Backoff | undefined, now: number, validUn
 
 /** Still waiting out a backoff: nothing is asked of Vault for this key now. */
 export function backingOff(b: Backoff | undefined, now: number): boolean {
-  return b !== undefined && now < b.retryAt;
+  // A retry time further away than any backoff sets one: the clock was set back since; it is over.
+  return b !== undefined && now < b.retryAt && b.retryAt - now <= MAX_RETRY_MS;
 }
 
 /**
@@ -337,7 +366,8 @@ export const SUSPICION_QUIET_MS = 60_000;
 export function after403(check: TokenCheck, now: number, lastSuspicionAt: number | undefined): "pass-through" | "relogin" | "relogin-on-suspicion" {
   if (check === "dead") return "relogin";
   if (check === "alive") return "pass-through";
-  if (lastSuspicionAt !== undefined && now < lastSuspicionAt + SUSPICION_QUIET_MS) return "pass-through";
+  // A quiet time that started at a moment the clock has not reached: it was set back; it is over.
+  if (lastSuspicionAt !== undefined && now >= lastSuspicionAt && now < lastSuspicionAt + SUSPICION_QUIET_MS) return "pass-through";
   return "relogin-on-suspicion";
 }
 
@@ -357,6 +387,10 @@ export function wakeAt(lease: Lease, backoff: Backoff | undefined): number {
  */
 export function nextWake(held: Iterable<{ lease: Lease; backoff?: Backoff }>, now: number): number {
   let at = Infinity;
-  for (const h of held) at = Math.min(at, wakeAt(h.lease, h.backoff));
+  for (const h of held) {
+    // After the clock was set back: due now (`decide`), and a retry time out of a backoff's reach is over.
+    if (clockSteppedBack(h.lease, now)) return now;
+    at = Math.min(at, wakeAt(h.lease, backingOff(h.backoff, now) ? h.backoff : undefined));
+  }
   return Math.max(now, at);
 }

@@ -209,7 +209,7 @@ export class LocalhostServer {
       this.deps.build,
       Date.now(),
     );
-    sendJsonText(res, 200, this.deps.redactor.scrub(JSON.stringify(body)));
+    sendJsonText(res, 200, this.deps.redactor.scrubJson(body));
   }
 
   /**

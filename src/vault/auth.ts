@@ -27,6 +27,8 @@ export interface TokenGrant {
   policies: string[];
   leaseDurationS: number;
   renewable: boolean;
+  /** The token and accessor as the redactor holds them (`Redactor.hold`): released once the token is dead for certain. */
+  redaction?: readonly string[];
 }
 
 interface LoginAnswer {
@@ -65,7 +67,8 @@ export class Authenticator {
     }
     const auth = answer?.auth;
     if (!auth?.client_token) throw new AgentError("auth", `Vault answered the login at ${path} without a token`);
-    [auth.client_token, auth.accessor].forEach((v) => this.log.redactor.add(v));
+    // Known to the redactor from now until the token is dead for certain (TokenManager forgets it).
+    const redaction = this.log.redactor.hold([auth.client_token, auth.accessor ?? ""]);
     this.log.info("logged in to Vault", {
       mount: this.settings.authProvider,
       role: this.settings.authRole ?? "(named after the IAM role)",
@@ -78,6 +81,7 @@ export class Authenticator {
       accessor: auth.accessor ?? "",
       policies: auth.policies ?? [],
       leaseDurationS: auth.lease_duration ?? 0,
+      redaction,
       renewable: auth.renewable ?? false,
     };
   }

@@ -8,7 +8,7 @@
  */
 import { systemClock, type Clock } from "../clock.ts";
 import { describe, isPermissionDenied, isTransient, kindOf, VaultError } from "../errors.ts";
-import { after403, afterFailedRenewal, afterFailure, afterRenewal, backingOff, planToken, tokenAction, tokenUsable, type Backoff, type Lease, type TokenCheck } from "../lease/policy.ts";
+import { after403, afterFailedRenewal, afterFailure, afterRenewal, backingOff, FORGET_AFTER_MS, planToken, tokenAction, tokenUsable, type Backoff, type Lease, type TokenCheck } from "../lease/policy.ts";
 import type { Logger } from "../log.ts";
 import { Outcomes } from "../outcomes.ts";
 import { NO_METRICS, type Metrics } from "../metrics/emf.ts";
@@ -28,6 +28,8 @@ export interface TokenState {
   lease: Lease;
   /** Known dead: revoked from outside (a 403), revoked by us, or replaced and expired. */
   dead: boolean;
+  /** What the redactor holds of it (`TokenGrant.redaction`), released when it is forgotten. */
+  readonly redaction?: readonly string[];
 }
 
 /** What the token manager needs of a login: ../vault/auth.ts in production, a fake in tests. */
@@ -276,12 +278,21 @@ export class TokenManager {
 
   private stateOf(grant: TokenGrant): TokenState {
     const lease = planToken(grant.leaseDurationS, this.now(), grant.renewable, this.opts.graceMs, this.opts.random?.());
-    return { clientToken: grant.clientToken, accessor: grant.accessor, serial: ++this.logins, policies: grant.policies, durationS: grant.leaseDurationS, lease, dead: false };
+    return { clientToken: grant.clientToken, accessor: grant.accessor, serial: ++this.logins, policies: grant.policies, durationS: grant.leaseDurationS, lease, dead: false, redaction: grant.redaction };
   }
 
-  /** Forgets tokens that have expired on their own: Vault has revoked them and their leases. */
+  /**
+   * Forgets tokens expired (Vault has revoked them and their leases) for `FORGET_AFTER_MS`; the
+   * redactor forgets their values then, so that a long-lived environment that logs in again and
+   * again does not scrub every line against every token it had. One known dead is kept as long:
+   * answers to requests that carried it may still be on their way, and may quote it.
+   */
   private prune(): void {
     const now = this.now();
-    for (const t of this.held) if (t !== this.currentToken && (t.dead || t.lease.expiresAt <= now)) this.held.delete(t);
+    for (const t of this.held) {
+      if (t === this.currentToken || t.lease.expiresAt + FORGET_AFTER_MS > now) continue;
+      this.held.delete(t);
+      if (t.redaction) this.opts.log.redactor.release(t.redaction);
+    }
   }
 }

@@ -152,4 +152,18 @@ describe("RefreshScheduler", () => {
     void scheduler.stop();
     spy.mockRestore();
   });
+
+  it("a backoff after a failed run does not stretch when the wall clock is set back an hour", async () => {
+    const w = world({ periodMs: 10_000, fails: () => true });
+    w.scheduler.start();
+    await vi.advanceTimersByTimeAsync(10_000 + 3_500);
+    const before = w.runs.length;
+    expect(before).toBeGreaterThanOrEqual(2);
+    vi.setSystemTime(Date.now() - 60 * 60_000);
+    // The wake point moves with the clock (the lease is due now by it).
+    w.setWake(Date.now());
+    await vi.advanceTimersByTimeAsync(31_000);
+    expect(w.runs.length).toBeGreaterThan(before);
+    await w.scheduler.stop();
+  });
 });

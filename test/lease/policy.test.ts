@@ -208,8 +208,9 @@ describe("valueAction and dueAtInvoke", () => {
 });
 
 describe("planServe", () => {
-  const outage: Backoff = { failures: 2, retryAt: T0 + 41 * MIN, answered: false };
-  const refused: Backoff = { failures: 1, retryAt: T0 + 41 * MIN, answered: true };
+  // Retry times within a backoff's reach (at most 30 s) of the "backing off" moments (T0 + 40 min).
+  const outage: Backoff = { failures: 2, retryAt: T0 + 40 * MIN + 20_000, answered: false };
+  const refused: Backoff = { failures: 1, retryAt: T0 + 40 * MIN + 20_000, answered: true };
   const cases: Array<[string, HeldValue | undefined, Backoff | undefined, number, boolean, ServePlan]> = [
     ["nothing held", undefined, undefined, T0, false, { kind: "wait", action: "replace" }],
     ["fresh", leased(true), undefined, T0, false, { kind: "hit" }],
@@ -219,7 +220,7 @@ describe("planServe", () => {
     ["past its refresh point, refreshes failing, backing off: STALE, no refresh", leased(true), outage, T0 + 40 * MIN, false, { kind: "serve", stale: true, refresh: undefined }],
     ["past its refresh point, refreshes failing, backoff over: STALE, refreshed behind", leased(true), outage, T0 + 41 * MIN, false, { kind: "serve", stale: true, refresh: "renew" }],
     ["expired", leased(true), undefined, T0 + 61 * MIN, false, { kind: "wait", action: "replace" }],
-    ["expired during an outage: waits for Vault (nothing else to serve)", leased(true), { ...outage, retryAt: T0 + 62 * MIN }, T0 + 61 * MIN, false, { kind: "wait", action: "replace" }],
+    ["expired during an outage: waits for Vault (nothing else to serve)", leased(true), { ...outage, retryAt: T0 + 61 * MIN + 20_000 }, T0 + 61 * MIN, false, { kind: "wait", action: "replace" }],
     ["nothing held, Vault refused the last read, backing off: that refusal", undefined, refused, T0 + 40 * MIN, false, { kind: "fail" }],
     ["nothing held, Vault refused the last read, backoff over: read again", undefined, refused, T0 + 41 * MIN, false, { kind: "wait", action: "replace" }],
     ["valid, forced while a refusal backs off: the refusal (served STALE by the cache)", leased(true), refused, T0 + 40 * MIN, true, { kind: "fail" }],
