@@ -199,8 +199,15 @@ export function credentialKind(v: string): string | undefined {
   return knownCredentialKind(v) ?? (pieces(v).some(looksRandom) ? "a secret key or token" : undefined);
 }
 
-/** The value, and its words: a key with a "?x" or a space after it is still a key. */
+/** A path under one of the file system's top directories (a key may start with "/", not with "/tmp/"). */
+const FILE_PATH = /^\/(tmp|var|opt|mnt|etc|home|dev|run|usr|srv|proc)\//;
+
+/**
+ * The value, and its words: a key with a "?x" or a space after it is still a key. A file path
+ * (a secret file under a mktemp directory) is judged by its segments, not as one random-looking word.
+ */
 function pieces(v: string): string[] {
+  if (FILE_PATH.test(v)) return v.split(/[^A-Za-z0-9+=_.~-]+/).filter((w) => w !== "");
   const words = v.split(/[^A-Za-z0-9+/=_.~-]+/).filter((w) => w !== "" && w !== v);
   return [v, ...words];
 }

@@ -93,4 +93,10 @@ describe("environmentSecrets", () => {
     );
     expect(environmentSecrets({ VAULT_CLIENT_KEY: "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----" })).toHaveLength(1);
   });
+
+  it("does not take a path with a random-looking directory (mktemp) for a credential, but still a key that starts with a slash", () => {
+    expect(environmentSecrets({ VAULT_SECRET_FILE_DB: "/tmp/tmp.Xa9dKq2LmZ/db.json", LAMBDA_TASK_ROOT: "/var/task" })).toEqual([]);
+    const slashKey = "/" + AWS_SECRET_KEY.slice(1);
+    expect(environmentSecrets({ SOME_SETTING: slashKey })).toEqual([slashKey]);
+  });
 });
