@@ -7,7 +7,7 @@ import type { ServerResponse } from "node:http";
 import { describe, expect, it } from "vitest";
 import { SecretCache } from "../../src/cache/secret-cache.ts";
 import { InFlightLimit } from "../../src/server/in-flight.ts";
-import { MAX_CACHED_PROXY_READS, tokenEndpoint, VaultProxy } from "../../src/server/proxy.ts";
+import { leaseRefusal, MAX_CACHED_PROXY_READS, tokenEndpoint, VaultProxy } from "../../src/server/proxy.ts";
 import { redactErrors } from "../../src/server/responses.ts";
 import type { RawResponse, VaultRequest, VaultResponse, VaultTransport } from "../../src/vault/client.ts";
 import { TokenManager } from "../../src/vault/token.ts";
@@ -157,9 +157,38 @@ describe("the extension's own token (defect 12)", () => {
 
   it("tokenEndpoint recognises the token store's paths only", () => {
     expect(tokenEndpoint("auth/token/lookup-self?x=1")).toMatchObject({ kind: "lookup-self" });
-    expect(tokenEndpoint("auth/token/renew-self")).toMatchObject({ kind: "other" });
+    expect(tokenEndpoint("auth/token/renew-self")).toMatchObject({ kind: "self" });
+    expect(tokenEndpoint("ns1/auth/token/Revoke%2Dself")).toMatchObject({ kind: "self" });
+    for (const sub of ["revoke", "revoke-orphan", "revoke-accessor", "renew", "renew-accessor"]) expect(tokenEndpoint(`auth/token/${sub}`)).toMatchObject({ kind: "lifecycle" });
+    expect(tokenEndpoint("auth/token/lookup-accessor")).toMatchObject({ kind: "other" });
     expect(tokenEndpoint("auth/aws/login")).toBeUndefined();
     expect(tokenEndpoint("secret/data/token/create")).toBeUndefined();
+  });
+
+  it("leaseRefusal refuses renewing or revoking a held lease, by id or by a prefix covering it, and nothing else", () => {
+    const held = [{ leaseId: "database/creds/app/AbC123" }];
+    const body = (v: unknown) => Buffer.from(JSON.stringify(v));
+    const refused = [
+      leaseRefusal("sys/leases/revoke", body({ lease_id: "database/creds/app/AbC123" }), held),
+      leaseRefusal("sys/leases/renew", body({ lease_id: "database/creds/app/AbC123", increment: 1 }), held),
+      leaseRefusal("sys/leases/revoke/database/creds/app/AbC123", undefined, held),
+      leaseRefusal("sys/revoke/database/creds/app/AbC123", undefined, held),
+      leaseRefusal("sys/renew?lease_id=database%2Fcreds%2Fapp%2FAbC123", undefined, held),
+      leaseRefusal("ns1/sys/leases/revoke-prefix/database/creds", undefined, held),
+      leaseRefusal("sys/leases/revoke-force/database", undefined, held),
+      leaseRefusal("Sys/Leases/Revoke", body({ nested: { lease_id: "database/creds/app/AbC123" } }), held),
+    ];
+    for (const r of refused) expect(r).toMatch(/ is refused: it names a lease the extension holds/);
+    const allowed = [
+      leaseRefusal("sys/leases/revoke", body({ lease_id: "database/creds/app/other" }), held),
+      leaseRefusal("sys/leases/revoke/database/creds/app/abc123", undefined, held),
+      leaseRefusal("sys/leases/revoke-prefix/aws", undefined, held),
+      leaseRefusal("sys/leases/lookup", body({ lease_id: "database/creds/app/AbC123" }), held),
+      leaseRefusal("secret/data/app", body({ lease_id: "database/creds/app/AbC123" }), held),
+      leaseRefusal("sys/leases/revoke", Buffer.from("not json"), held),
+      leaseRefusal("sys/leases/revoke", body({ lease_id: "database/creds/app/AbC123" }), []),
+    ];
+    expect(allowed).toEqual(allowed.map(() => undefined));
   });
 });
 
