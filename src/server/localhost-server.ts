@@ -20,6 +20,7 @@ import { describe, stripQuery } from "../errors.ts";
 import { healthBody, type BuildFacts } from "./health.ts";
 import { forwardedPath, type VaultProxy } from "./proxy.ts";
 import { InFlightLimit } from "./in-flight.ts";
+import { ConnectionBudget } from "./connections.ts";
 import type { ReadinessGate } from "../readiness.ts";
 
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -32,6 +33,15 @@ const REQUEST_TIMEOUT_MS = 15_000;
 /** Longer than the idle timeout of common client pools, so a thaw does not race a closing socket. */
 const KEEP_ALIVE_MS = 120_000;
 const MAX_IN_FLIGHT = 128;
+/** Open connections at most (see ConnectionBudget): half of the 1024 file descriptors Lambda gives the process. */
+export const MAX_CONNECTIONS = 512;
+/** From this many open connections on, each new one first closes the idle ones. */
+const CULL_IDLE_AT = 256;
+/** The methods of Vault's HTTP API: anything else is refused here rather than handed to Vault or a gateway (TRACE echoes headers). */
+const VAULT_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+const VAULT_METHODS_ALLOW = [...VAULT_METHODS].join(", ");
+/** Node's parser knows no LIST method (nor a lower-case one): such a request never reaches a handler, and gets a 400 saying this. */
+const UNKNOWN_METHOD = "request method not supported: Vault's API is reached with GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS (for LIST, send GET with ?list=true, as Vault's own clients do)";
 
 export interface ServerDeps {
   config: Pick<Config, "requireToken" | "callerToken" | "staticSecretTtlMs">;
@@ -86,10 +96,11 @@ export class LocalhostServer {
       },
     );
     this.server.keepAliveTimeout = KEEP_ALIVE_MS;
+    new ConnectionBudget(MAX_CONNECTIONS, CULL_IDLE_AT).attach(this.server);
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return socket.destroy();
       const status = err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
-      const body = JSON.stringify({ errors: [status.slice(4)] });
+      const body = JSON.stringify({ errors: [err.code === "HPE_INVALID_METHOD" ? UNKNOWN_METHOD : status.slice(4)] });
       socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
     });
   }
@@ -182,6 +193,7 @@ export class LocalhostServer {
   private async proxy(req: http.IncomingMessage, res: http.ServerResponse, method: string, target: Target): Promise<void> {
     const proxy = this.deps.proxy;
     if (!proxy) return void this.reject(req, res, 404, "the Vault proxy is off in this run mode (VAULT_RUN_MODE)");
+    if (!VAULT_METHODS.has(method)) return void this.reject(req, res, 405, `${method} is not a method of Vault's API (use ${VAULT_METHODS_ALLOW}; for LIST, GET with ?list=true)`, { allow: VAULT_METHODS_ALLOW });
     const body = await readBody(req, MAX_BODY_BYTES);
     if (body === "too-large") return void this.reject(req, res, 413, `request body larger than ${MAX_BODY_BYTES} bytes`);
     if (body === "too-slow") return void this.tooSlow(req, res);

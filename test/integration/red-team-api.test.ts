@@ -8,6 +8,7 @@
  */
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MAX_CONNECTIONS } from "../../src/server/localhost-server.ts";
 import { VaultFront } from "../peers/vault/front.ts";
 import { World, freePort, useWorld } from "./harness.ts";
 
@@ -119,6 +120,27 @@ describe("request framing (held)", () => {
   });
 });
 
+describe("methods", () => {
+  it("a method Vault does not take is 405 here, never forwarded; LIST (which Node's parser cannot read) is 400 naming ?list=true", async () => {
+    const T = world.sessionToken;
+    const before = front.seen.length;
+    for (const method of ["TRACE", "PROPFIND", "MKCOL", "PURGE"]) {
+      const answer = await raw(`${method} /v1/secret/data/app/config HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${T}\r\n\r\n`);
+      expect(answer.statuses, method).toEqual(["HTTP/1.1 405 Method Not Allowed"]);
+      expect(answer.text, method).toContain(`${method} is not a method of Vault's API`);
+    }
+    expect(front.seen.length).toBe(before);
+    const list = await raw(`LIST /v1/secret/metadata/app HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${T}\r\n\r\n`);
+    expect(list.statuses).toEqual(["HTTP/1.1 400 Bad Request"]);
+    expect(list.text).toContain("GET with ?list=true");
+    expect(list.closed).toBe(true);
+    // What Vault does take still goes through.
+    const listed = await call("/v1/secret/metadata/app?list=true");
+    expect(listed.status).toBeLessThan(500);
+    expect(front.seen.at(-1)).toEqual({ method: "GET", target: "/vault/v1/secret/metadata/app?list=true" });
+  });
+});
+
 describe("namespaces", () => {
   it("an X-Vault-Namespace with a dot segment, a backslash or an encoded slash is 400 and never forwarded", async () => {
     const before = front.seen.length;
@@ -187,5 +209,54 @@ describe("the extension's own token and leases", () => {
     const revoked = await call("/v1/sys/leases/revoke", { method: "PUT", headers: json, body: JSON.stringify({ lease_id: own.json.lease_id }) });
     expect(revoked.status).toBe(204);
     expect(world.vault.liveLeases().some((l) => l.leaseId === own.json.lease_id)).toBe(false);
+  });
+});
+
+describe("connections", () => {
+  it("idle keep-alive connections are bounded: a thousand held open do not exhaust the extension's descriptors, and it keeps serving", async () => {
+    const sockets: net.Socket[] = [];
+    let closedByServer = 0;
+    /** Sockets answered or closed (each counted once). */
+    let settled = 0;
+    for (let i = 0; i < 1_000; i++) {
+      const s = net.connect(port, "127.0.0.1");
+      let done = false;
+      const settle = () => void (done || ((done = true), settled++));
+      s.on("error", () => undefined);
+      s.on("close", () => (closedByServer++, settle()));
+      s.once("data", settle);
+      // /health needs no caller token: anything that can reach the port can do this.
+      s.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+      sockets.push(s);
+    }
+    try {
+      // Every connection is answered or closed before counting.
+      const deadline = Date.now() + 20_000;
+      while (settled < sockets.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(sockets.length - closedByServer).toBeLessThanOrEqual(MAX_CONNECTIONS);
+      expect((await call("/secrets/config")).status).toBe(200);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+  }, 30_000);
+
+  it("connections that never send a request are bounded too: beyond the limit they are closed at once, not held", async () => {
+    const sockets: net.Socket[] = [];
+    let closedByServer = 0;
+    try {
+      for (let i = 0; i < MAX_CONNECTIONS + 100; i++) {
+        const s = net.connect(port, "127.0.0.1");
+        s.on("error", () => undefined);
+        s.on("close", () => closedByServer++);
+        sockets.push(s);
+      }
+      // Well before the 5 s header deadline closes the rest.
+      const deadline = Date.now() + 3_000;
+      while (closedByServer < 100 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(closedByServer).toBeGreaterThanOrEqual(100);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+    expect((await call("/secrets/config")).status).toBe(200);
   });
 });
