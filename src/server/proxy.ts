@@ -97,12 +97,20 @@ const PROXIED_ANSWER_LIMIT: AnswerLimit = { bytes: 6 * 1024 * 1024, why: "Lambda
  */
 export const MAX_CACHED_PROXY_READS = 256;
 
+/**
+ * And how many bytes of Vault's answers they hold at most (least recently used out): 256 answers
+ * of up to 6 MiB each would be 1.5 GiB in an environment of 128 MiB, and every X-Vault-* header is
+ * part of the key, so a caller can make any read a new entry.
+ */
+export const MAX_CACHED_PROXY_BYTES = 32 * 1024 * 1024;
+
 /** Methods whose repetition changes nothing: the only ones retried after Vault may have seen them. */
 const REPEATABLE = new Set(["GET", "HEAD", "LIST"]);
 
 export class VaultProxy {
-  /** Cache keys of proxy reads, least recently used first. */
-  private readonly recent = new Map<string, true>();
+  /** Cache keys of proxy reads, least recently used first, with the size of the answer each holds. */
+  private readonly recent = new Map<string, number>();
+  private cachedBytes = 0;
 
   constructor(private readonly opts: ProxyOptions) {}
 
@@ -156,16 +164,38 @@ export class VaultProxy {
     const vaultHeaders = Object.fromEntries(Object.entries(forwarded).filter(([name]) => name.startsWith("x-vault-")).sort(([a], [b]) => (a < b ? -1 : 1)));
     const key = `proxy:${JSON.stringify([this.opts.namespace ?? "", pathAndQuery, vaultHeaders])}`;
     if (!cache.has(key)) {
+      this.forget(key);
       cache.define({ key, label: `/v1/${stripQuery(pathAndQuery)}`, path: pathAndQuery, kind: "proxy", staticTtlMs: defaultCacheTtlMs ?? 0, request: { headers: vaultHeaders, answerLimit: PROXIED_ANSWER_LIMIT } });
     }
+    const bytes = this.recent.get(key) ?? 0;
     this.recent.delete(key);
-    this.recent.set(key, true);
-    for (const oldest of this.recent.keys()) {
-      if (this.recent.size <= MAX_CACHED_PROXY_READS) break;
-      this.recent.delete(oldest);
-      cache.delete(oldest);
-    }
+    this.recent.set(key, bytes);
+    this.evict(key);
     return key;
+  }
+
+  /** Records the size of the answer `key` now holds, and drops the least recently used beyond the bounds. */
+  private sized(key: string, bytes: number): void {
+    const before = this.recent.get(key);
+    if (before === undefined) return;
+    this.recent.set(key, bytes);
+    this.cachedBytes += bytes - before;
+    this.evict(key);
+  }
+
+  /** Least recently used out (never `keep`, the entry being answered) until within both bounds. */
+  private evict(keep: string): void {
+    for (const oldest of this.recent.keys()) {
+      if (this.recent.size <= MAX_CACHED_PROXY_READS && this.cachedBytes <= MAX_CACHED_PROXY_BYTES) break;
+      if (oldest === keep) continue;
+      this.forget(oldest);
+      this.opts.cache.delete(oldest);
+    }
+  }
+
+  private forget(key: string): void {
+    this.cachedBytes -= this.recent.get(key) ?? 0;
+    this.recent.delete(key);
   }
 
   private replay(res: ServerResponse, key: string, record: SecretRecord, status: CacheStatus, endpoint: TokenEndpoint | undefined): void {
@@ -173,8 +203,8 @@ export class VaultProxy {
     // Without a lease and without VAULT_DEFAULT_CACHE_TTL the answer is served once, not kept.
     if (!record.leaseId && !defaultCacheTtlMs) {
       cache.delete(key);
-      this.recent.delete(key);
-    }
+      this.forget(key);
+    } else this.sized(key, record.response.body.length);
     const now = Date.now();
     let response = record.response;
     if (record.leaseId) {

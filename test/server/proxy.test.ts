@@ -7,7 +7,7 @@ import type { ServerResponse } from "node:http";
 import { describe, expect, it } from "vitest";
 import { SecretCache } from "../../src/cache/secret-cache.ts";
 import { InFlightLimit } from "../../src/server/in-flight.ts";
-import { leaseRefusal, MAX_CACHED_PROXY_READS, tokenEndpoint, VaultProxy } from "../../src/server/proxy.ts";
+import { leaseRefusal, MAX_CACHED_PROXY_BYTES, MAX_CACHED_PROXY_READS, tokenEndpoint, VaultProxy } from "../../src/server/proxy.ts";
 import { redactErrors } from "../../src/server/responses.ts";
 import type { RawResponse, VaultRequest, VaultResponse, VaultTransport } from "../../src/vault/client.ts";
 import { TokenManager } from "../../src/vault/token.ts";
@@ -103,6 +103,19 @@ describe("cached reads (defect 3)", () => {
     expect(vault.calls.filter((c) => c.path === "secret/data/hot?n=0")).toHaveLength(1);
     // The oldest of the rest were dropped: asking again reads again.
     expect((await call("GET", "secret/data/x?n=1", cached)).headers["x-cache"]).toBe("MISS");
+  });
+
+  it(`keeps at most ${MAX_CACHED_PROXY_BYTES / 1024 / 1024} MiB of cached answers, least recently used out: distinct X-Vault-* headers cannot grow it`, async () => {
+    const big = "x".repeat(3 * 1024 * 1024);
+    const { vault, cache, call } = setup(() => kv(big));
+    await call("GET", "secret/data/hot", cached);
+    for (let i = 0; i < 40; i++) {
+      // Every X-Vault-* header is part of the key: a caller can make each request a new entry.
+      await call("GET", "secret/data/big", { ...cached, "x-vault-junk": String(i) });
+      if (i % 5 === 0) expect((await call("GET", "secret/data/hot", cached)).headers["x-cache"]).toBe("HIT");
+    }
+    expect(cache.size).toBeLessThanOrEqual(Math.floor(MAX_CACHED_PROXY_BYTES / big.length) + 1);
+    expect(vault.calls.filter((c) => c.path === "secret/data/hot")).toHaveLength(1);
   });
 
   it("answers a held value without a slot; a miss with every slot taken is 429", async () => {
