@@ -96,6 +96,9 @@ export class LocalhostServer {
       },
     );
     this.server.keepAliveTimeout = KEEP_ALIVE_MS;
+    // Node drops headers past the 2000th, where a forwarding header or a second caller token would
+    // go unseen; MAX_HEADER_BYTES bounds their number anyway.
+    this.server.maxHeadersCount = 0;
     new ConnectionBudget(MAX_CONNECTIONS, CULL_IDLE_AT).attach(this.server);
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return socket.destroy();

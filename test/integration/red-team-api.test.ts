@@ -107,6 +107,18 @@ describe("request framing (held)", () => {
     expect(missingThenGood.closed).toBe(true);
   });
 
+  it("headers past Node's default count of 2000 are still read: a forwarding header or a second token there is not hidden", async () => {
+    const T = world.sessionToken;
+    // 2100 one-letter headers fit well inside the 16 KiB header bound.
+    const filler = Array.from({ length: 2_100 }, () => "a: b\r\n").join("");
+    const forwarded = await raw(`GET /secrets/config HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${T}\r\n${filler}X-Forwarded-For: 203.0.113.7\r\n\r\n`);
+    expect(forwarded.statuses).toEqual(["HTTP/1.1 400 Bad Request"]);
+    expect(forwarded.text).toContain("forwarded requests are refused");
+    const twoTokens = await raw(`GET /secrets/config HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${T}\r\n${filler}X-Aws-Parameters-Secrets-Token: other\r\n\r\n`);
+    expect(twoTokens.statuses).toEqual(["HTTP/1.1 400 Bad Request"]);
+    expect(twoTokens.text).toContain("caller token headers disagree");
+  });
+
   it("absolute-form targets and CONNECT never reach anything", async () => {
     const T = world.sessionToken;
     const before = front.seen.length;
