@@ -100,6 +100,12 @@ export class LocalhostServer {
     // go unseen; MAX_HEADER_BYTES bounds their number anyway.
     this.server.maxHeadersCount = 0;
     new ConnectionBudget(MAX_CONNECTIONS, CULL_IDLE_AT).attach(this.server);
+    // Node answers `Expect: 100-continue` before any handler runs; a request that will be refused
+    // is not told to send its body. ("request" is emitted as Node does without this listener.)
+    this.server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (this.mayContinue(req)) res.writeContinue();
+      this.server.emit("request", req, res);
+    });
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return socket.destroy();
       const status = err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
@@ -124,6 +130,15 @@ export class LocalhostServer {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+  }
+
+  /** Whether a request passes the checks made before its body is read (target, forwarding, size, caller token). */
+  private mayContinue(req: http.IncomingMessage): boolean {
+    const target = checkTarget(req.url);
+    if ("status" in target) return false;
+    const scan = scanHeaders(req.rawHeaders);
+    if (scan.forwarded || Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES) return false;
+    return target.pathname === "/health" || checkToken(scan.token, this.expectedToken, this.deps.config.requireToken) === undefined;
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> | undefined {

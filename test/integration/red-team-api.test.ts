@@ -119,6 +119,37 @@ describe("request framing (held)", () => {
     expect(twoTokens.text).toContain("caller token headers disagree");
   });
 
+  it("Expect: 100-continue is answered 100 only for a request that passes the checks: a refused one is not invited to send its body", async () => {
+    const T = world.sessionToken;
+    const post = (token: string, length: number, extra = "") => `POST /v1/secret/data/x HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${token}\r\nExpect: 100-continue\r\nContent-Length: ${length}\r\n${extra}\r\n`;
+    const wrong = await raw(post("wrong", 2));
+    expect(wrong.statuses).toEqual(["HTTP/1.1 403 Forbidden"]);
+    expect(wrong.closed).toBe(true);
+    const tooLarge = await raw(post(T, 10 * 1024 * 1024));
+    expect(tooLarge.statuses).toEqual(["HTTP/1.1 413 Payload Too Large"]);
+    const relayed = await raw(post(T, 2, "X-Forwarded-For: 203.0.113.7\r\n"));
+    expect(relayed.statuses).toEqual(["HTTP/1.1 400 Bad Request"]);
+    // One that passes is told to go on, and is served once its body arrives.
+    const ok = await new Promise<RawExchange>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      let text = "";
+      socket.on("data", (c) => {
+        text += c.toString();
+        if (text.includes("100 Continue") && !text.includes("{}sent")) {
+          text += "{}sent";
+          socket.write("{}");
+        }
+        if (/HTTP\/1\.1 [2-5]\d\d/.test(text)) {
+          socket.destroy();
+          resolve({ statuses: text.match(/HTTP\/1\.1 \d{3}[^\r\n]*/g) ?? [], text, closed: false });
+        }
+      });
+      socket.write(post(T, 2, "Connection: close\r\n"));
+    });
+    expect(ok.statuses[0]).toBe("HTTP/1.1 100 Continue");
+    expect(ok.statuses[1]).toMatch(/^HTTP\/1\.1 [24]\d\d/);
+  });
+
   it("absolute-form targets and CONNECT never reach anything", async () => {
     const T = world.sessionToken;
     const before = front.seen.length;
@@ -129,6 +160,50 @@ describe("request framing (held)", () => {
     expect(connect.closed).toBe(true);
     expect(connect.text).not.toContain("200");
     expect(front.seen.length).toBe(before);
+  });
+});
+
+describe("what is forwarded (held)", () => {
+  it("Vault sees the extension's token and its own Host, never the caller token, whatever the caller sends", async () => {
+    let seen: Record<string, unknown> | undefined;
+    const remove = front.answer(/^secret\/data\/echo$/, (req, res) => {
+      seen = req.headers;
+      res.writeHead(200, json).end("{}");
+    });
+    try {
+      const T = world.sessionToken;
+      const answer = await raw(
+        `GET /v1/secret/data/echo HTTP/1.1\r\nHost: evil.example\r\nAuthorization: Bearer ${T}\r\nX-Aws-Parameters-Secrets-Token: ${T}\r\nProxy-Authorization: Basic eDp5\r\nX-Vault-Request: true\r\nConnection: close\r\n\r\n`,
+      );
+      expect(answer.statuses).toEqual(["HTTP/1.1 200 OK"]);
+      expect(seen).toBeDefined();
+      expect(JSON.stringify(seen)).not.toContain(T);
+      expect(seen!.host).toBe(new URL(front.url).host);
+      expect(seen!["x-vault-token"]).toMatch(/^hvs\./);
+      expect(seen).not.toHaveProperty("authorization");
+      expect(seen).not.toHaveProperty("proxy-authorization");
+      expect(seen).not.toHaveProperty("x-aws-parameters-secrets-token");
+    } finally {
+      remove();
+    }
+  });
+
+  it("path variants stay under <VAULT_ADDR path>/v1/: encoded and doubly encoded slashes, //, a trailing /., overlong UTF-8, raw high bytes, ; parameters", async () => {
+    const T = world.sessionToken;
+    const before = front.seen.length;
+    const refused = ["/v1/secret/data/app%2Fconfig", "/v1/secret/data/app%252Fconfig", "/v1//sys/health", "/v1/secret/data/app/config/.", "/v1/secret/data/%c0%ae%c0%ae/x", "/v1/secret/%252e%252e/sys"];
+    for (const target of refused) {
+      const answer = await raw(`GET ${target} HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${T}\r\nConnection: close\r\n\r\n`);
+      expect(answer.statuses, target).toEqual(["HTTP/1.1 400 Bad Request"]);
+    }
+    expect(front.seen.length).toBe(before);
+    for (const target of ["/v1/secret/data/app;x=1/config", "/v1/secret/data/\xc0\xae\xc0\xae/x"]) {
+      const answer = await raw(`GET ${target} HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${T}\r\nConnection: close\r\n\r\n`);
+      expect(answer.statuses[0], target).toMatch(/^HTTP\/1\.1 4\d\d/);
+    }
+    expect(front.escapes()).toEqual([]);
+    // (Raw bytes above 0x7f in the target are refused by Node's parser.)
+    expect(front.seen.slice(before).map((s) => s.target)).toEqual(["/vault/v1/secret/data/app%3Bx%3D1/config"]);
   });
 });
 
