@@ -119,7 +119,7 @@ export class VaultProxy {
     if (namespaceProblem) return sendError(res, 400, namespaceProblem);
     const forwarded = forwardHeaders(headers, this.opts.namespace);
     const endpoint = tokenEndpoint(pathAndQuery);
-    const refusal = (endpoint && refusalOf(endpoint, forwarded, pathAndQuery, body, this.opts.tokens.current)) ?? leaseRefusal(pathAndQuery, body, this.opts.cache.liveLeases);
+    const refusal = (endpoint && refusalOf(endpoint, forwarded, pathAndQuery, body, this.opts.tokens.live)) ?? leaseRefusal(pathAndQuery, body, this.opts.cache.liveLeases);
     if (refusal) return sendError(res, 403, refusal);
     // A wrapped answer is a single-use token: replaying one from the cache would hand out a used one.
     const cacheable = method === "GET" && forwarded["x-vault-wrap-ttl"] === undefined;
@@ -241,14 +241,16 @@ export function tokenEndpoint(pathAndQuery: string): TokenEndpoint | undefined {
 }
 
 /** Why a token-store request is refused, if it is. */
-function refusalOf(endpoint: TokenEndpoint, forwarded: Record<string, string>, pathAndQuery: string, body: Buffer | undefined, own: Pick<TokenState, "clientToken" | "accessor"> | undefined): string | undefined {
+function refusalOf(endpoint: TokenEndpoint, forwarded: Record<string, string>, pathAndQuery: string, body: Buffer | undefined, own: ReadonlyArray<Pick<TokenState, "clientToken" | "accessor">>): string | undefined {
   if (endpoint.kind === "create") {
     return `${endpoint.what} is refused: a token made from the extension's token must not outlive this environment (the extension revokes its own token when it stops; log in with the function's own identity instead)`;
   }
   // Revoked, the token takes every lease the extension serves with it; renewed with a short
-  // increment, it dies early. The extension keeps its token alive and revokes it when it stops.
-  const names = own && [own.clientToken, own.accessor].filter((v) => v !== "");
-  if (endpoint.kind === "self" || (endpoint.kind === "lifecycle" && names && namedIn(pathAndQuery, body).some((v) => names.includes(v)))) {
+  // increment, it dies early. The extension keeps its tokens alive (a replaced one holds leases
+  // still served) and revokes them when it stops.
+  const names = own.flatMap((t) => [t.clientToken, t.accessor]).filter((v) => v !== "");
+  const named = () => [...rawSegments(stripQuery(pathAndQuery)), ...namedIn(pathAndQuery, body)];
+  if (endpoint.kind === "self" || (endpoint.kind === "lifecycle" && named().some((v) => names.includes(v)))) {
     const verb = endpoint.what.includes("renew") ? "renews" : "revokes";
     return `${endpoint.what} is refused: the extension ${verb} its own token (a caller that revokes it or shortens it cuts off every value the extension serves)`;
   }

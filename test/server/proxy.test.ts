@@ -61,7 +61,7 @@ function setup(reply: (req: VaultRequest) => RawResponse, opts: { defaultCacheTt
     await proxy.handle(method, path, headers, body === undefined ? undefined : Buffer.from(body), res, limit);
     return answered;
   };
-  return { vault, cache, call, limit };
+  return { vault, cache, call, limit, tokens };
 }
 
 const kv = (value: string) => answer(200, { data: { data: { value } } });
@@ -166,6 +166,29 @@ describe("the extension's own token (defect 12)", () => {
     }
     expect((await call("GET", "auth/token/lookup-self", { "x-vault-wrap-ttl": "60s" })).status).toBe(403);
     expect(vault.calls).toEqual([]);
+  });
+
+  it("revoking or renewing any token the extension still holds (a replaced one too) is refused, by accessor or token, in the body, the query or the path", async () => {
+    const { vault, tokens, call } = setup(() => answer(204));
+    await tokens.login();
+    await tokens.login();
+    expect(tokens.live.map((t) => t.accessor)).toEqual(["accessor-1", "accessor-2"]);
+    for (const [path, body] of [
+      ["auth/token/revoke-accessor", { accessor: "accessor-1" }],
+      ["auth/token/renew-accessor", { accessor: "accessor-2", increment: "1s" }],
+      ["auth/token/revoke-accessor/accessor-1", undefined],
+      ["auth/token/revoke?token=token-1", undefined],
+      ["auth/token/revoke-orphan", { token: "token-2" }],
+      ["auth/token/renew", { token: "token-1", increment: 1 }],
+      ["auth/token/revoke-self", undefined],
+    ] as const) {
+      const a = await call("POST", path, {}, body && JSON.stringify(body));
+      expect(a.status, path).toBe(403);
+      expect(JSON.parse(a.text).errors[0]).toMatch(/ is refused: the extension (revokes|renews) its own token/);
+    }
+    expect(vault.calls).toEqual([]);
+    // Another token (one the caller made or was given) is the caller's business.
+    expect((await call("POST", "auth/token/revoke-accessor", {}, JSON.stringify({ accessor: "someone-else" }))).status).toBe(204);
   });
 
   it("tokenEndpoint recognises the token store's paths only", () => {
