@@ -324,8 +324,9 @@ export class LocalhostServer {
 
   private reject(req: http.IncomingMessage, res: http.ServerResponse, status: number, message: string, headers: Record<string, string> = {}): undefined {
     this.deps.log.debug("refused a request", { status, reason: message, method: req.method });
-    // Whatever the client still sends is not read: close rather than parse it.
-    if (!req.complete) headers.connection = "close";
+    // Whatever the client still sends is not read: close rather than parse it. A refused caller
+    // token always closes it: nothing pipelined behind it is served.
+    if (!req.complete || status === 403) headers.connection = "close";
     sendError(res, status, message, headers);
     if (!req.complete) req.resume();
   }
