@@ -279,7 +279,8 @@ export function leaseRefusal(pathAndQuery: string, body: Buffer | undefined, hel
     const prefix = op === "revoke-prefix" || op === "revoke-force";
     // The lease (or prefix) in the path keeps its case: lease ids are case-sensitive.
     const inPath = rawSegments(stripQuery(pathAndQuery)).slice(at + 1).join("/");
-    const named = [inPath, ...namedIn(pathAndQuery, body)].filter((v) => v !== "");
+    // Trimmed, and without a leading slash: what Vault may make of them before looking the lease up.
+    const named = [inPath, ...namedIn(pathAndQuery, body)].map((v) => v.trim().replace(/^\/+/, "")).filter((v) => v !== "");
     const hit = held.some(({ leaseId }) => named.some((v) => leaseId === v || (prefix && leaseId.startsWith(v))));
     if (hit) return `${segments.slice(i, at + 1).join("/")} is refused: it names a lease the extension holds (the extension renews and revokes its own leases; ask /secrets/<name>?refresh=true for a new value)`;
   }

@@ -213,6 +213,7 @@ describe("the extension's own token (defect 12)", () => {
       leaseRefusal("ns1/sys/leases/revoke-prefix/database/creds", undefined, held),
       leaseRefusal("sys/leases/revoke-force/database", undefined, held),
       leaseRefusal("Sys/Leases/Revoke", body({ nested: { lease_id: "database/creds/app/AbC123" } }), held),
+      leaseRefusal("sys/leases/revoke", body({ lease_id: " /database/creds/app/AbC123\n" }), held),
     ];
     for (const r of refused) expect(r).toMatch(/ is refused: it names a lease the extension holds/);
     const allowed = [
