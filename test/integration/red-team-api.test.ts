@@ -43,8 +43,8 @@ interface RawExchange {
   closed: boolean;
 }
 
-/** Writes `bytes` on one connection and reads until the extension closes it or stays silent for `idleMs`. */
-function raw(bytes: string, idleMs = 1_000): Promise<RawExchange> {
+/** Writes `bytes` on one connection and reads until the extension closes it (every attack here ends so), or stays silent for `idleMs`. */
+function raw(bytes: string, idleMs = 10_000): Promise<RawExchange> {
   return new Promise((resolve) => {
     const socket = net.connect(port, "127.0.0.1");
     let text = "";
