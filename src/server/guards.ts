@@ -93,6 +93,23 @@ function segmentProblem(d: string): string | undefined {
   return undefined;
 }
 
+/**
+ * What is wrong with a caller's `X-Vault-Namespace`, if anything: each of its `/`-separated parts
+ * is held to the rules of a path segment (no `.` or `..`, no backslash, no NUL, no encoded slash,
+ * raw, encoded or doubly encoded). A namespace names a place in Vault's tree and never climbs out of it.
+ */
+export function checkNamespace(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (Array.isArray(header)) return "X-Vault-Namespace: given more than once";
+  for (const part of header.split("/")) {
+    // Decoded once here, as the path is before its checks: a gateway that decodes twice finds nothing either.
+    const d = decodePart(part);
+    const problem = d === undefined ? "bad percent-encoding" : (segmentProblem(d) ?? (d.includes("/") ? "encoded slash" : undefined));
+    if (problem) return `X-Vault-Namespace: ${problem} in ${JSON.stringify(header)}`;
+  }
+  return undefined;
+}
+
 /** What the checks and the routes need from a request's headers, read in one pass. */
 export interface HeaderScan {
   /** X-Forwarded-For or Forwarded present: a relayed request (SSRF through a proxy in the function). */

@@ -20,6 +20,7 @@ import { describe, stripQuery } from "../errors.ts";
 import { healthBody, type BuildFacts } from "./health.ts";
 import { forwardedPath, type VaultProxy } from "./proxy.ts";
 import { InFlightLimit } from "./in-flight.ts";
+import { ConnectionBudget } from "./connections.ts";
 import type { ReadinessGate } from "../readiness.ts";
 
 export const MAX_HEADER_BYTES = 16 * 1024;
@@ -32,6 +33,15 @@ const REQUEST_TIMEOUT_MS = 15_000;
 /** Longer than the idle timeout of common client pools, so a thaw does not race a closing socket. */
 const KEEP_ALIVE_MS = 120_000;
 const MAX_IN_FLIGHT = 128;
+/** Open connections at most (see ConnectionBudget): half of the 1024 file descriptors Lambda gives the process. */
+export const MAX_CONNECTIONS = 512;
+/** From this many open connections on, each new one first closes the idle ones. */
+const CULL_IDLE_AT = 256;
+/** The methods of Vault's HTTP API: anything else is refused here rather than handed to Vault or a gateway (TRACE echoes headers). */
+const VAULT_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+const VAULT_METHODS_ALLOW = [...VAULT_METHODS].join(", ");
+/** Node's parser knows no LIST method (nor a lower-case one): such a request never reaches a handler, and gets a 400 saying this. */
+const UNKNOWN_METHOD = "request method not supported: Vault's API is reached with GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS (for LIST, send GET with ?list=true, as Vault's own clients do)";
 
 export interface ServerDeps {
   config: Pick<Config, "requireToken" | "callerToken" | "staticSecretTtlMs">;
@@ -86,10 +96,20 @@ export class LocalhostServer {
       },
     );
     this.server.keepAliveTimeout = KEEP_ALIVE_MS;
+    // Node drops headers past the 2000th, where a forwarding header or a second caller token would
+    // go unseen; MAX_HEADER_BYTES bounds their number anyway.
+    this.server.maxHeadersCount = 0;
+    new ConnectionBudget(MAX_CONNECTIONS, CULL_IDLE_AT).attach(this.server);
+    // Node answers `Expect: 100-continue` before any handler runs; a request that will be refused
+    // is not told to send its body. ("request" is emitted as Node does without this listener.)
+    this.server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (this.mayContinue(req)) res.writeContinue();
+      this.server.emit("request", req, res);
+    });
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return socket.destroy();
       const status = err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
-      const body = JSON.stringify({ errors: [status.slice(4)] });
+      const body = JSON.stringify({ errors: [err.code === "HPE_INVALID_METHOD" ? UNKNOWN_METHOD : status.slice(4)] });
       socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
     });
   }
@@ -110,6 +130,15 @@ export class LocalhostServer {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+  }
+
+  /** Whether a request passes the checks made before its body is read (target, forwarding, size, caller token). */
+  private mayContinue(req: http.IncomingMessage): boolean {
+    const target = checkTarget(req.url);
+    if ("status" in target) return false;
+    const scan = scanHeaders(req.rawHeaders);
+    if (scan.forwarded || Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES) return false;
+    return target.pathname === "/health" || checkToken(scan.token, this.expectedToken, this.deps.config.requireToken) === undefined;
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> | undefined {
@@ -182,6 +211,7 @@ export class LocalhostServer {
   private async proxy(req: http.IncomingMessage, res: http.ServerResponse, method: string, target: Target): Promise<void> {
     const proxy = this.deps.proxy;
     if (!proxy) return void this.reject(req, res, 404, "the Vault proxy is off in this run mode (VAULT_RUN_MODE)");
+    if (!VAULT_METHODS.has(method)) return void this.reject(req, res, 405, `${method} is not a method of Vault's API (use ${VAULT_METHODS_ALLOW}; for LIST, GET with ?list=true)`, { allow: VAULT_METHODS_ALLOW });
     const body = await readBody(req, MAX_BODY_BYTES);
     if (body === "too-large") return void this.reject(req, res, 413, `request body larger than ${MAX_BODY_BYTES} bytes`);
     if (body === "too-slow") return void this.tooSlow(req, res);
@@ -294,8 +324,9 @@ export class LocalhostServer {
 
   private reject(req: http.IncomingMessage, res: http.ServerResponse, status: number, message: string, headers: Record<string, string> = {}): undefined {
     this.deps.log.debug("refused a request", { status, reason: message, method: req.method });
-    // Whatever the client still sends is not read: close rather than parse it.
-    if (!req.complete) headers.connection = "close";
+    // Whatever the client still sends is not read: close rather than parse it. A refused caller
+    // token always closes it: nothing pipelined behind it is served.
+    if (!req.complete || status === 403) headers.connection = "close";
     sendError(res, status, message, headers);
     if (!req.complete) req.resume();
   }

@@ -11,10 +11,10 @@ import type { SecretRecord } from "../cache/record.ts";
 import type { CacheStatus } from "../client/wire.ts";
 import type { InFlightLimit } from "./in-flight.ts";
 import { stripQuery, VaultError } from "../errors.ts";
-import type { TokenManager } from "../vault/token.ts";
+import type { TokenManager, TokenState } from "../vault/token.ts";
 import { secondsLeft } from "../lease/policy.ts";
 import { cacheHeaders, relayedBody, sendError, sendVaultFailure } from "./responses.ts";
-import type { Target } from "./guards.ts";
+import { checkNamespace, type Target } from "./guards.ts";
 
 /** Not forwarded: hop-by-hop, recomputed, or ours (caller token, cache control). */
 const DROPPED = new Set([
@@ -97,19 +97,29 @@ const PROXIED_ANSWER_LIMIT: AnswerLimit = { bytes: 6 * 1024 * 1024, why: "Lambda
  */
 export const MAX_CACHED_PROXY_READS = 256;
 
+/**
+ * And how many bytes of Vault's answers they hold at most (least recently used out): 256 answers
+ * of up to 6 MiB each would be 1.5 GiB in an environment of 128 MiB, and every X-Vault-* header is
+ * part of the key, so a caller can make any read a new entry.
+ */
+export const MAX_CACHED_PROXY_BYTES = 32 * 1024 * 1024;
+
 /** Methods whose repetition changes nothing: the only ones retried after Vault may have seen them. */
 const REPEATABLE = new Set(["GET", "HEAD", "LIST"]);
 
 export class VaultProxy {
-  /** Cache keys of proxy reads, least recently used first. */
-  private readonly recent = new Map<string, true>();
+  /** Cache keys of proxy reads, least recently used first, with the size of the answer each holds. */
+  private readonly recent = new Map<string, number>();
+  private cachedBytes = 0;
 
   constructor(private readonly opts: ProxyOptions) {}
 
   async handle(method: string, pathAndQuery: string, headers: IncomingHttpHeaders, body: Buffer | undefined, res: ServerResponse, limit: InFlightLimit): Promise<void> {
+    const namespaceProblem = checkNamespace(headers["x-vault-namespace"]);
+    if (namespaceProblem) return sendError(res, 400, namespaceProblem);
     const forwarded = forwardHeaders(headers, this.opts.namespace);
     const endpoint = tokenEndpoint(pathAndQuery);
-    const refusal = endpoint && refusalOf(endpoint, forwarded);
+    const refusal = (endpoint && refusalOf(endpoint, forwarded, pathAndQuery, body, this.opts.tokens.live)) ?? leaseRefusal(pathAndQuery, body, this.opts.cache.liveLeases);
     if (refusal) return sendError(res, 403, refusal);
     // A wrapped answer is a single-use token: replaying one from the cache would hand out a used one.
     const cacheable = method === "GET" && forwarded["x-vault-wrap-ttl"] === undefined;
@@ -154,16 +164,38 @@ export class VaultProxy {
     const vaultHeaders = Object.fromEntries(Object.entries(forwarded).filter(([name]) => name.startsWith("x-vault-")).sort(([a], [b]) => (a < b ? -1 : 1)));
     const key = `proxy:${JSON.stringify([this.opts.namespace ?? "", pathAndQuery, vaultHeaders])}`;
     if (!cache.has(key)) {
+      this.forget(key);
       cache.define({ key, label: `/v1/${stripQuery(pathAndQuery)}`, path: pathAndQuery, kind: "proxy", staticTtlMs: defaultCacheTtlMs ?? 0, request: { headers: vaultHeaders, answerLimit: PROXIED_ANSWER_LIMIT } });
     }
+    const bytes = this.recent.get(key) ?? 0;
     this.recent.delete(key);
-    this.recent.set(key, true);
-    for (const oldest of this.recent.keys()) {
-      if (this.recent.size <= MAX_CACHED_PROXY_READS) break;
-      this.recent.delete(oldest);
-      cache.delete(oldest);
-    }
+    this.recent.set(key, bytes);
+    this.evict(key);
     return key;
+  }
+
+  /** Records the size of the answer `key` now holds, and drops the least recently used beyond the bounds. */
+  private sized(key: string, bytes: number): void {
+    const before = this.recent.get(key);
+    if (before === undefined) return;
+    this.recent.set(key, bytes);
+    this.cachedBytes += bytes - before;
+    this.evict(key);
+  }
+
+  /** Least recently used out (never `keep`, the entry being answered) until within both bounds. */
+  private evict(keep: string): void {
+    for (const oldest of this.recent.keys()) {
+      if (this.recent.size <= MAX_CACHED_PROXY_READS && this.cachedBytes <= MAX_CACHED_PROXY_BYTES) break;
+      if (oldest === keep) continue;
+      this.forget(oldest);
+      this.opts.cache.delete(oldest);
+    }
+  }
+
+  private forget(key: string): void {
+    this.cachedBytes -= this.recent.get(key) ?? 0;
+    this.recent.delete(key);
   }
 
   private replay(res: ServerResponse, key: string, record: SecretRecord, status: CacheStatus, endpoint: TokenEndpoint | undefined): void {
@@ -171,8 +203,8 @@ export class VaultProxy {
     // Without a lease and without VAULT_DEFAULT_CACHE_TTL the answer is served once, not kept.
     if (!record.leaseId && !defaultCacheTtlMs) {
       cache.delete(key);
-      this.recent.delete(key);
-    }
+      this.forget(key);
+    } else this.sized(key, record.response.body.length);
     const now = Date.now();
     let response = record.response;
     if (record.leaseId) {
@@ -185,40 +217,110 @@ export class VaultProxy {
   }
 }
 
-/** A proxied path that is one of the token store's own endpoints, in any case or encoding. */
-type TokenEndpoint = { what: string; kind: "create" | "lookup-self" | "other" };
+/**
+ * A proxied path that is one of the token store's own endpoints, in any case or encoding: `self`
+ * is revoke-self and renew-self, `lifecycle` the revocations and renewals of a token named in the
+ * request (revoke, revoke-orphan, revoke-accessor, renew, renew-accessor).
+ */
+type TokenEndpoint = { what: string; kind: "create" | "lookup-self" | "self" | "lifecycle" | "other" };
 
 /** `auth/token/<sub>` anywhere in the path (a namespace may prefix it), decoded and lower-cased. */
 export function tokenEndpoint(pathAndQuery: string): TokenEndpoint | undefined {
-  const segments = stripQuery(pathAndQuery)
-    .split("/")
-    .map((s) => {
-      try {
-        return decodeURIComponent(s).toLowerCase();
-      } catch {
-        return s.toLowerCase();
-      }
-    });
+  const segments = decodedSegments(stripQuery(pathAndQuery));
   for (let i = 0; i + 2 < segments.length; i++) {
     if (segments[i] !== "auth" || segments[i + 1] !== "token") continue;
     const sub = segments[i + 2]!;
     const what = segments.slice(i).join("/");
     if (sub.startsWith("create")) return { what, kind: "create" };
     if (sub === "lookup-self") return { what, kind: "lookup-self" };
+    if (sub === "revoke-self" || sub === "renew-self") return { what, kind: "self" };
+    if (/^(revoke|renew)/.test(sub)) return { what, kind: "lifecycle" };
     return { what, kind: "other" };
   }
   return undefined;
 }
 
 /** Why a token-store request is refused, if it is. */
-function refusalOf(endpoint: TokenEndpoint, forwarded: Record<string, string>): string | undefined {
+function refusalOf(endpoint: TokenEndpoint, forwarded: Record<string, string>, pathAndQuery: string, body: Buffer | undefined, own: ReadonlyArray<Pick<TokenState, "clientToken" | "accessor">>): string | undefined {
   if (endpoint.kind === "create") {
     return `${endpoint.what} is refused: a token made from the extension's token must not outlive this environment (the extension revokes its own token when it stops; log in with the function's own identity instead)`;
+  }
+  // Revoked, the token takes every lease the extension serves with it; renewed with a short
+  // increment, it dies early. The extension keeps its tokens alive (a replaced one holds leases
+  // still served) and revokes them when it stops.
+  const names = own.flatMap((t) => [t.clientToken, t.accessor]).filter((v) => v !== "");
+  const named = () => [...rawSegments(stripQuery(pathAndQuery)), ...namedIn(pathAndQuery, body)];
+  if (endpoint.kind === "self" || (endpoint.kind === "lifecycle" && named().some((v) => names.includes(v)))) {
+    const verb = endpoint.what.includes("renew") ? "renews" : "revokes";
+    return `${endpoint.what} is refused: the extension ${verb} its own token (a caller that revokes it or shortens it cuts off every value the extension serves)`;
   }
   if (endpoint.kind === "lookup-self" && forwarded["x-vault-wrap-ttl"] !== undefined) {
     return `${endpoint.what} with X-Vault-Wrap-TTL is refused: the wrapped answer would carry the extension's own token`;
   }
   return undefined;
+}
+
+/** Lease endpoints under `sys/` (with or without `leases/`) that end or change a lease Vault holds. */
+const LEASE_OPS = new Set(["renew", "revoke", "revoke-prefix", "revoke-force"]);
+
+/**
+ * Why a proxied request is refused for naming a lease the extension holds (by id, or by a prefix
+ * that covers it), if it is: revoked, the extension would go on serving a dead credential;
+ * renewed with a short increment, one that dies early. A lease the caller got itself is its own.
+ */
+export function leaseRefusal(pathAndQuery: string, body: Buffer | undefined, held: ReadonlyArray<{ leaseId: string }>): string | undefined {
+  if (held.length === 0) return undefined;
+  const segments = decodedSegments(stripQuery(pathAndQuery));
+  for (let i = 0; i + 1 < segments.length; i++) {
+    if (segments[i] !== "sys") continue;
+    const at = segments[i + 1] === "leases" ? i + 2 : i + 1;
+    const op = segments[at];
+    if (op === undefined || !LEASE_OPS.has(op)) continue;
+    const prefix = op === "revoke-prefix" || op === "revoke-force";
+    // The lease (or prefix) in the path keeps its case: lease ids are case-sensitive.
+    const inPath = rawSegments(stripQuery(pathAndQuery)).slice(at + 1).join("/");
+    // Trimmed, and without a leading slash: what Vault may make of them before looking the lease up.
+    const named = [inPath, ...namedIn(pathAndQuery, body)].map((v) => v.trim().replace(/^\/+/, "")).filter((v) => v !== "");
+    const hit = held.some(({ leaseId }) => named.some((v) => leaseId === v || (prefix && leaseId.startsWith(v))));
+    if (hit) return `${segments.slice(i, at + 1).join("/")} is refused: it names a lease the extension holds (the extension renews and revokes its own leases; ask /secrets/<name>?refresh=true for a new value)`;
+  }
+  return undefined;
+}
+
+/** The strings a request names: every string value of its JSON body and of its query. */
+function namedIn(pathAndQuery: string, body: Buffer | undefined): string[] {
+  const out: string[] = [];
+  const q = pathAndQuery.indexOf("?");
+  if (q >= 0) for (const [k, v] of new URLSearchParams(pathAndQuery.slice(q + 1))) out.push(k, v);
+  if (body && body.length > 0) {
+    try {
+      collectStrings(JSON.parse(body.toString("utf8")), out);
+    } catch {
+      // Not JSON: Vault refuses it too.
+    }
+  }
+  return out;
+}
+
+function collectStrings(node: unknown, out: string[]): void {
+  if (typeof node === "string") out.push(node);
+  else if (node !== null && typeof node === "object") for (const v of Object.values(node)) collectStrings(v, out);
+}
+
+/** Path segments, percent-decoded (left as they are where the encoding is bad). */
+function rawSegments(path: string): string[] {
+  return path.split("/").map((s) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  });
+}
+
+/** Path segments, percent-decoded and lower-cased: how Vault's router matches its own endpoints. */
+function decodedSegments(path: string): string[] {
+  return rawSegments(path).map((s) => s.toLowerCase());
 }
 
 /**

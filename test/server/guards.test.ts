@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkTarget, checkToken, scanHeaders, tokensEqual } from "../../src/server/guards.ts";
+import { checkNamespace, checkTarget, checkToken, scanHeaders, tokensEqual } from "../../src/server/guards.ts";
 
 const callerToken = (rawHeaders: string[]) => scanHeaders(rawHeaders).token;
 const checkCallerToken = (rawHeaders: string[], expected: string | undefined, required: boolean) => checkToken(callerToken(rawHeaders), expected, required);
@@ -78,6 +78,15 @@ describe("forwardedPath (defect 1)", () => {
     expect(forward("/v1/")).toBeUndefined();
     expect(forward("/v1?list=true")).toBeUndefined();
     expect(forward("/v1/?x=1")).toBeUndefined();
+  });
+});
+
+describe("checkNamespace", () => {
+  it("holds each part of X-Vault-Namespace to the rules of a path segment", () => {
+    for (const ok of [undefined, "team1", "team1/child/", "/team1", "a.b", "team-1_x"]) expect(checkNamespace(ok), ok).toBeUndefined();
+    for (const bad of ["..", "../sys", "team1/..", "./x", "a\\b", "team1%2F..", "%2e%2e", "%252e%252e", "a\u0000b"]) {
+      expect(checkNamespace(bad), bad).toMatch(/^X-Vault-Namespace: /);
+    }
   });
 });
 

@@ -7,7 +7,7 @@ import type { ServerResponse } from "node:http";
 import { describe, expect, it } from "vitest";
 import { SecretCache } from "../../src/cache/secret-cache.ts";
 import { InFlightLimit } from "../../src/server/in-flight.ts";
-import { MAX_CACHED_PROXY_READS, tokenEndpoint, VaultProxy } from "../../src/server/proxy.ts";
+import { leaseRefusal, MAX_CACHED_PROXY_BYTES, MAX_CACHED_PROXY_READS, tokenEndpoint, VaultProxy } from "../../src/server/proxy.ts";
 import { redactErrors } from "../../src/server/responses.ts";
 import type { RawResponse, VaultRequest, VaultResponse, VaultTransport } from "../../src/vault/client.ts";
 import { TokenManager } from "../../src/vault/token.ts";
@@ -61,7 +61,7 @@ function setup(reply: (req: VaultRequest) => RawResponse, opts: { defaultCacheTt
     await proxy.handle(method, path, headers, body === undefined ? undefined : Buffer.from(body), res, limit);
     return answered;
   };
-  return { vault, cache, call, limit };
+  return { vault, cache, call, limit, tokens };
 }
 
 const kv = (value: string) => answer(200, { data: { data: { value } } });
@@ -103,6 +103,19 @@ describe("cached reads (defect 3)", () => {
     expect(vault.calls.filter((c) => c.path === "secret/data/hot?n=0")).toHaveLength(1);
     // The oldest of the rest were dropped: asking again reads again.
     expect((await call("GET", "secret/data/x?n=1", cached)).headers["x-cache"]).toBe("MISS");
+  });
+
+  it(`keeps at most ${MAX_CACHED_PROXY_BYTES / 1024 / 1024} MiB of cached answers, least recently used out: distinct X-Vault-* headers cannot grow it`, async () => {
+    const big = "x".repeat(3 * 1024 * 1024);
+    const { vault, cache, call } = setup(() => kv(big));
+    await call("GET", "secret/data/hot", cached);
+    for (let i = 0; i < 40; i++) {
+      // Every X-Vault-* header is part of the key: a caller can make each request a new entry.
+      await call("GET", "secret/data/big", { ...cached, "x-vault-junk": String(i) });
+      if (i % 5 === 0) expect((await call("GET", "secret/data/hot", cached)).headers["x-cache"]).toBe("HIT");
+    }
+    expect(cache.size).toBeLessThanOrEqual(Math.floor(MAX_CACHED_PROXY_BYTES / big.length) + 1);
+    expect(vault.calls.filter((c) => c.path === "secret/data/hot")).toHaveLength(1);
   });
 
   it("answers a held value without a slot; a miss with every slot taken is 429", async () => {
@@ -155,11 +168,64 @@ describe("the extension's own token (defect 12)", () => {
     expect(vault.calls).toEqual([]);
   });
 
+  it("revoking or renewing any token the extension still holds (a replaced one too) is refused, by accessor or token, in the body, the query or the path", async () => {
+    const { vault, tokens, call } = setup(() => answer(204));
+    await tokens.login();
+    await tokens.login();
+    expect(tokens.live.map((t) => t.accessor)).toEqual(["accessor-1", "accessor-2"]);
+    for (const [path, body] of [
+      ["auth/token/revoke-accessor", { accessor: "accessor-1" }],
+      ["auth/token/renew-accessor", { accessor: "accessor-2", increment: "1s" }],
+      ["auth/token/revoke-accessor/accessor-1", undefined],
+      ["auth/token/revoke?token=token-1", undefined],
+      ["auth/token/revoke-orphan", { token: "token-2" }],
+      ["auth/token/renew", { token: "token-1", increment: 1 }],
+      ["auth/token/revoke-self", undefined],
+    ] as const) {
+      const a = await call("POST", path, {}, body && JSON.stringify(body));
+      expect(a.status, path).toBe(403);
+      expect(JSON.parse(a.text).errors[0]).toMatch(/ is refused: the extension (revokes|renews) its own token/);
+    }
+    expect(vault.calls).toEqual([]);
+    // Another token (one the caller made or was given) is the caller's business.
+    expect((await call("POST", "auth/token/revoke-accessor", {}, JSON.stringify({ accessor: "someone-else" }))).status).toBe(204);
+  });
+
   it("tokenEndpoint recognises the token store's paths only", () => {
     expect(tokenEndpoint("auth/token/lookup-self?x=1")).toMatchObject({ kind: "lookup-self" });
-    expect(tokenEndpoint("auth/token/renew-self")).toMatchObject({ kind: "other" });
+    expect(tokenEndpoint("auth/token/renew-self")).toMatchObject({ kind: "self" });
+    expect(tokenEndpoint("ns1/auth/token/Revoke%2Dself")).toMatchObject({ kind: "self" });
+    for (const sub of ["revoke", "revoke-orphan", "revoke-accessor", "renew", "renew-accessor"]) expect(tokenEndpoint(`auth/token/${sub}`)).toMatchObject({ kind: "lifecycle" });
+    expect(tokenEndpoint("auth/token/lookup-accessor")).toMatchObject({ kind: "other" });
     expect(tokenEndpoint("auth/aws/login")).toBeUndefined();
     expect(tokenEndpoint("secret/data/token/create")).toBeUndefined();
+  });
+
+  it("leaseRefusal refuses renewing or revoking a held lease, by id or by a prefix covering it, and nothing else", () => {
+    const held = [{ leaseId: "database/creds/app/AbC123" }];
+    const body = (v: unknown) => Buffer.from(JSON.stringify(v));
+    const refused = [
+      leaseRefusal("sys/leases/revoke", body({ lease_id: "database/creds/app/AbC123" }), held),
+      leaseRefusal("sys/leases/renew", body({ lease_id: "database/creds/app/AbC123", increment: 1 }), held),
+      leaseRefusal("sys/leases/revoke/database/creds/app/AbC123", undefined, held),
+      leaseRefusal("sys/revoke/database/creds/app/AbC123", undefined, held),
+      leaseRefusal("sys/renew?lease_id=database%2Fcreds%2Fapp%2FAbC123", undefined, held),
+      leaseRefusal("ns1/sys/leases/revoke-prefix/database/creds", undefined, held),
+      leaseRefusal("sys/leases/revoke-force/database", undefined, held),
+      leaseRefusal("Sys/Leases/Revoke", body({ nested: { lease_id: "database/creds/app/AbC123" } }), held),
+      leaseRefusal("sys/leases/revoke", body({ lease_id: " /database/creds/app/AbC123\n" }), held),
+    ];
+    for (const r of refused) expect(r).toMatch(/ is refused: it names a lease the extension holds/);
+    const allowed = [
+      leaseRefusal("sys/leases/revoke", body({ lease_id: "database/creds/app/other" }), held),
+      leaseRefusal("sys/leases/revoke/database/creds/app/abc123", undefined, held),
+      leaseRefusal("sys/leases/revoke-prefix/aws", undefined, held),
+      leaseRefusal("sys/leases/lookup", body({ lease_id: "database/creds/app/AbC123" }), held),
+      leaseRefusal("secret/data/app", body({ lease_id: "database/creds/app/AbC123" }), held),
+      leaseRefusal("sys/leases/revoke", Buffer.from("not json"), held),
+      leaseRefusal("sys/leases/revoke", body({ lease_id: "database/creds/app/AbC123" }), []),
+    ];
+    expect(allowed).toEqual(allowed.map(() => undefined));
   });
 });
 
