@@ -2,8 +2,8 @@
 # Installs what test/real/standalone-arm64.test.ts needs to run the standalone layer's arm64 Node.js on
 # an x86_64 host: Debian's qemu-user (qemu-aarch64) and the arm64 C and C++ runtime libraries it loads
 # the binary with (`qemu-aarch64 -L /usr/aarch64-linux-gnu`). Idempotent: does nothing when they are
-# there. Where they cannot be installed (no apt-get, not root and no sudo) it says so and leaves the
-# test to skip with that reason; a failing apt-get is an error.
+# there. Where they cannot be installed (no apt-get, not root and no sudo) it says so and fails: the
+# arm64 test needs them.
 set -eu
 
 SYSROOT=/usr/aarch64-linux-gnu
@@ -25,12 +25,12 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
   as_root="sudo -n"
 else
-  echo "install-qemu: cannot install $PACKAGES (not root, no passwordless sudo): the arm64 test will be skipped" >&2
-  exit 0
+  echo "install-qemu: cannot install $PACKAGES (not root, no passwordless sudo): the arm64 test needs them" >&2
+  exit 1
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-qemu: no apt-get on this host; install qemu-user and the arm64 libc/libstdc++ for $SYSROOT by hand, or the arm64 test is skipped" >&2
-  exit 0
+  echo "install-qemu: no apt-get on this host; install qemu-user and the arm64 libc/libstdc++ for $SYSROOT by hand" >&2
+  exit 1
 fi
 
 echo "install-qemu: apt-get install $PACKAGES"

@@ -19,7 +19,7 @@ import { Agent } from "../../src/agent.ts";
 import { parseConfig } from "../../src/config.ts";
 import { createLogger, Redactor } from "../../src/log.ts";
 import type { LambdaEmulator } from "../peers/lambda/emulator.ts";
-import { World, freePort, layerBuilt } from "../integration/harness.ts";
+import { World, freePort, requireLayerBuilt } from "../integration/harness.ts";
 
 const IN_PROCESS_RUNS = 2_000;
 const BUILT_RUNS = 700;
@@ -303,11 +303,12 @@ describe("localhost API fuzz, in process", () => {
   });
 });
 
-describe.skipIf(!layerBuilt())("localhost API fuzz, the built layer under the emulator", () => {
+describe("localhost API fuzz, the built layer under the emulator", () => {
   let fn: LambdaEmulator;
   let port: number;
 
   beforeAll(async () => {
+    requireLayerBuilt();
     port = await freePort();
     // Not frozen between events: the test talks to the extension directly, as a handler would.
     fn = await world.lambda(

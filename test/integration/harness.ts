@@ -259,6 +259,7 @@ export function results(invoke: { response?: unknown }): ProbeResult[] {
   return (invoke.response as { results: ProbeResult[] }).results;
 }
 
-export function layerBuilt(): boolean {
-  return fs.existsSync(path.join(LAYER_DIR, "extensions", "vault-lambda-agent"));
+/** Fails (never skips) a test that needs the built layer when it is missing. */
+export function requireLayerBuilt(): void {
+  if (!fs.existsSync(path.join(LAYER_DIR, "extensions", "vault-lambda-agent"))) throw new Error("the layer is not built: run npm run build (npm test does)");
 }

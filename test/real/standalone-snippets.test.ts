@@ -1,8 +1,9 @@
 /**
  * The README's "Reading a secret from Python, Java or Go" snippets, taken from README.md as they are
  * written (only the port changed to this test's), run against the real extension: the standalone
- * x86_64 layer under the Lambda emulator, logged in to the Vault test server. Each language is
- * skipped, saying so, where its toolchain (python3, javac/java, go) is not installed.
+ * x86_64 layer under the Lambda emulator, logged in to the Vault test server. The toolchains are
+ * prerequisites of `npm run test:real` (python3 and go) or installed by it (a JDK,
+ * scripts/real-peers/install-50-jdk.sh); a missing one fails its test, saying which.
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -33,8 +34,10 @@ function snippet(lang: string): string {
   return m[1]!;
 }
 
-const tools = { python: has("python3"), java: has("javac") && has("java"), go: has("go") };
-const skipped = (tool: string, ok: boolean): string => (ok ? "" : ` — SKIPPED: ${tool} is not installed`);
+function requireTools(...commands: string[]): void {
+  const missing = commands.filter((c) => !has(c));
+  if (missing.length > 0) throw new Error(`${missing.join(", ")} not installed: run scripts/real-peers/install.sh (npm run test:real does)`);
+}
 
 let world: World;
 let fn: LambdaEmulator;
@@ -83,7 +86,8 @@ function issuedUsername(): string {
 }
 
 describe("the README's snippets against the standalone layer's extension", () => {
-  it.skipIf(!tools.python)(`Python (urllib)${skipped("python3", tools.python)}`, async () => {
+  it("Python (urllib)", async () => {
+    requireTools("python3");
     const file = path.join(work, "snippet.py");
     fs.writeFileSync(file, `${source("python")}\nimport json as _json\nprint(_json.dumps(read_secret("db")))\n`);
     const r = await run("python3", [file], { env: snippetEnv(), cwd: work, timeoutMs: 30_000 });
@@ -92,7 +96,8 @@ describe("the README's snippets against the standalone layer's extension", () =>
     expect(secret.data.username).toBe(issuedUsername());
   });
 
-  it.skipIf(!tools.java)(`Java (java.net.http)${skipped("javac/java", tools.java)}`, async () => {
+  it("Java (java.net.http)", async () => {
+    requireTools("javac", "java");
     const dir = path.join(work, "java");
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, "VaultSecrets.java"), source("java"));
@@ -106,7 +111,8 @@ describe("the README's snippets against the standalone layer's extension", () =>
     expect((JSON.parse(json!) as { data: { username: string } }).data.username).toBe(field);
   });
 
-  it.skipIf(!tools.go)(`Go (net/http)${skipped("go", tools.go)}`, async () => {
+  it("Go (net/http)", async () => {
+    requireTools("go");
     const dir = path.join(work, "go");
     fs.mkdirSync(dir);
     const main = 'func main() {\n\ts, err := ReadSecret("db")\n\tif err != nil {\n\t\tpanic(err)\n\t}\n\tfmt.Println(s.Data["username"], s.LeaseID != "", !s.ExpiresAt.IsZero())\n}\n';
