@@ -207,20 +207,11 @@ export class LambdaEmulator extends EventEmitter {
     const before = await this.resetBeforeInvoke();
     if ("failed" in before) return before.failed;
     const init = before.init;
-    if (this.phase !== "ready") {
-      const hint = this.phase === "new" ? " (call start() first)" : "";
-      throw new Error(`LambdaEmulator.invoke(): cannot invoke while the environment is ${this.phase}${hint}`);
-    }
+    this.requireReady();
     const gen = this.gen!;
     this.phase = "invoking";
 
-    const inv: Invocation = {
-      requestId: randomUUID(),
-      payload: payload === undefined ? "{}" : JSON.stringify(payload),
-      deadlineMs: Date.now() + this.opts.timeoutMs,
-      arn: this.functionArn,
-      traceId: traceHeader(),
-    };
+    const inv = this.newInvocation(payload);
     const requestId = inv.requestId;
     gen.invocation = inv;
     this.processes.thaw(gen);
@@ -263,21 +254,31 @@ export class LambdaEmulator extends EventEmitter {
     return result;
   }
 
-  /**
-   * Managed Instances: invocations run side by side (as many as the runtime has workers waiting;
-   * more wait in the queue), nothing freezes, extensions get no INVOKE, and a timeout or an error
-   * ends that invocation only (the environment goes on, as there).
-   */
-  private async invokeConcurrently(payload: unknown): Promise<InvokeResult> {
-    if (this.phase !== "ready") throw new Error(`LambdaEmulator.invoke(): cannot invoke while the environment is ${this.phase}${this.phase === "new" ? " (call start() first)" : ""}`);
-    const gen = this.gen!;
-    const inv: Invocation = {
+  private requireReady(): void {
+    if (this.phase === "ready") return;
+    const hint = this.phase === "new" ? " (call start() first)" : "";
+    throw new Error(`LambdaEmulator.invoke(): cannot invoke while the environment is ${this.phase}${hint}`);
+  }
+
+  private newInvocation(payload: unknown): Invocation {
+    return {
       requestId: randomUUID(),
       payload: payload === undefined ? "{}" : JSON.stringify(payload),
       deadlineMs: Date.now() + this.opts.timeoutMs,
       arn: this.functionArn,
       traceId: traceHeader(),
     };
+  }
+
+  /**
+   * Managed Instances: invocations run side by side (as many as the runtime has workers waiting;
+   * more wait in the queue), nothing freezes, extensions get no INVOKE, and a timeout or an error
+   * ends that invocation only (the environment goes on, as there).
+   */
+  private async invokeConcurrently(payload: unknown): Promise<InvokeResult> {
+    this.requireReady();
+    const gen = this.gen!;
+    const inv = this.newInvocation(payload);
     gen.invocations.set(inv.requestId, inv);
     const startedAt = epochMs();
     this.recorder.mark("lambda", "invoke", inv.requestId);
